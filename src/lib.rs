@@ -1,0 +1,149 @@
+//! Async utilities that do not tie their users to one executor.
+//!
+//! portasync gives library authors timeouts, retries, semaphores, rate
+//! limits, task groups and scoped spawning written once against two small
+//! traits, [`rt::Timer`] and [`rt::Spawn`]. Applications pick the executor
+//! with a cargo feature: smol is the default and the reference; tokio and
+//! async-std are adapters. Code that never names a runtime uses
+//! [`rt::Auto`], which picks tokio inside a tokio runtime and smol elsewhere.
+//!
+//! # Patterns
+//!
+//! | pattern | where | asyncio / trio |
+//! |---|---|---|
+//! | spawn a task, await or cancel it | [`spawn`], [`JoinHandle`] | `asyncio.create_task`, `Task.cancel()` |
+//! | run blocking code off the executor | [`spawn_blocking`] | `loop.run_in_executor`, `asyncio.to_thread` |
+//! | sleep | [`sleep`], [`sleep_until`] | `asyncio.sleep` |
+//! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
+//! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
+//! | `Lock`, `Event`, `Queue`, `Condition`, `Barrier` | [async-lock], [event-listener], [async-channel] (not rewritten here) | `asyncio.Lock`, `asyncio.Event`, `asyncio.Queue` |
+//!
+//! [async-lock]: https://docs.rs/async-lock
+//! [event-listener]: https://docs.rs/event-listener
+//! [async-channel]: https://docs.rs/async-channel
+//!
+//! # Runtimes and features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `smol` | yes | [`rt::Smol`]: smol's global executor or any `Arc<async_executor::Executor<'static>>` |
+//! | `tokio` | no | [`rt::Tokio`]: a `tokio::runtime::Handle`, with tokio's timer (`tokio::time::pause` works) |
+//! | `async-std` | no | [`rt::AsyncStd`] (async-std is discontinued upstream; prefer smol) |
+//! | `test-util` | no | [`rt::ManualClock`]: virtual time for deterministic tests |
+//!
+//! [`rt::Auto`] uses tokio when called inside a tokio runtime, otherwise smol
+//! when enabled, otherwise async-std. Its timer needs no runtime feature at
+//! all (async-io). Features are additive: any combination builds and works.
+//!
+//! Library authors depend on portasync with `default-features = false` and
+//! write against `R: Runtime` or [`rt::Auto`]; the application's features
+//! decide the executor.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! # #[cfg(feature = "smol")]
+//! smol::block_on(async {
+//!     let task = portasync::spawn(async { 40 + 2 });
+//!     portasync::sleep(Duration::from_millis(1)).await;
+//!     assert_eq!(task.await.unwrap(), 42);
+//! });
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+#[macro_use]
+mod macros;
+
+pub mod rt;
+
+pub use rt::{JoinError, JoinHandle, Sleep};
+
+use rt::{Auto, Spawn, Timer};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Spawns `future` on [`Auto`]'s executor: tokio inside a tokio runtime,
+/// smol (or async-std) elsewhere.
+///
+/// Dropping the returned handle cancels the task; see [`JoinHandle`].
+/// With no runtime feature enabled, calling this is a compile error that
+/// names the features.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let handle = portasync::spawn(async { "hello" });
+///     assert_eq!(handle.await.unwrap(), "hello");
+/// });
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    // Higher-ranked so that the crate builds without a runtime feature and
+    // the error (with `Spawn`'s message) appears where this is called.
+    for<'a> Auto: Spawn,
+{
+    Auto.spawn(future)
+}
+
+/// Runs `f` on the blocking pool of [`Auto`]'s executor.
+///
+/// # Blocking
+///
+/// This is where blocking work belongs. A closure that has started cannot be
+/// cancelled; see [`JoinHandle`].
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let handle = portasync::spawn_blocking(|| std::env::var("HOME").is_ok());
+///     let _has_home: bool = handle.await.unwrap();
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    for<'a> Auto: Spawn,
+{
+    Auto.spawn_blocking(f)
+}
+
+/// Sleeps for `duration` on [`Auto`]'s timer. `Duration::MAX` sleeps forever
+/// and never overflows.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// futures_lite::future::block_on(portasync::sleep(Duration::from_millis(1)));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    Auto.sleep(duration)
+}
+
+/// Sleeps until `deadline` on [`Auto`]'s timer (at once if it has passed).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let deadline = Instant::now() + Duration::from_millis(1);
+/// futures_lite::future::block_on(portasync::sleep_until(deadline));
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Auto.sleep_until(deadline)
+}

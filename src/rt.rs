@@ -1,0 +1,352 @@
+//! The executor-neutral layer every pattern stands on.
+//!
+//! Two traits say what a pattern needs from an executor: [`Timer`] (read the
+//! clock, sleep) and [`Spawn`] (run a task, run a blocking closure).
+//! [`Runtime`] is both. Adapters implement them for [`Smol`] (feature `smol`,
+//! the default), [`Tokio`] (feature `tokio`) and [`AsyncStd`] (feature
+//! `async-std`); [`ManualClock`] (feature `test-util`) is a virtual clock for
+//! tests. [`Auto`] picks one per call, so application code never names a
+//! runtime.
+//!
+//! Every runtime hands back the same [`JoinHandle`], with the same rules:
+//! dropping it cancels the task, [`JoinHandle::detach`] lets it run, a panic
+//! arrives as [`JoinError::Panicked`] and never takes down an executor thread.
+//!
+//! # Examples
+//!
+//! A library function generic over the runtime, called with [`Auto`]:
+//!
+//! ```
+//! use portasync::rt::{Auto, Runtime};
+//! use std::time::Duration;
+//!
+//! async fn double_later<R: Runtime>(rt: &R, x: u32) -> u32 {
+//!     let task = rt.spawn(async move { x * 2 });
+//!     rt.sleep(Duration::from_millis(1)).await;
+//!     task.await.expect("the task neither panicked nor was cancelled")
+//! }
+//!
+//! # #[cfg(feature = "smol")]
+//! assert_eq!(smol::block_on(double_later(&Auto, 21)), 42);
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+mod io;
+mod join;
+
+pub use io::IoSleep;
+pub use join::{JoinError, JoinHandle, PanicPayload};
+
+cfg_feature! { "smol" =>
+    mod smol;
+    pub use self::smol::Smol;
+}
+cfg_feature! { "tokio" =>
+    mod tokio;
+    pub use self::tokio::{Tokio, TokioSleep};
+}
+cfg_feature! { "async-std" =>
+    mod async_std;
+    pub use self::async_std::AsyncStd;
+}
+cfg_feature! { "test-util" =>
+    mod manual;
+    pub use self::manual::{ManualClock, ManualSleep};
+}
+
+/// A clock and a way to sleep on it.
+///
+/// Each runtime has its own (tokio's can be paused; [`ManualClock`] moves
+/// only when told), so patterns read time through this trait, never through
+/// `Instant::now()`.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::rt::{Auto, Timer};
+/// use std::time::Duration;
+///
+/// # futures_lite::future::block_on(async {
+/// let start = Auto.now();
+/// Auto.sleep(Duration::from_millis(2)).await;
+/// assert!(Auto.now() - start >= Duration::from_millis(2));
+/// # });
+/// ```
+pub trait Timer: Clone + Send + Sync + 'static {
+    /// The future [`sleep_until`](Self::sleep_until) and
+    /// [`sleep`](Self::sleep) return.
+    type Sleep: Future<Output = ()> + Send + 'static;
+
+    /// The clock's current reading.
+    fn now(&self) -> Instant;
+
+    /// A future that completes once the clock reaches `deadline` (at once if
+    /// it already has).
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+
+    /// A future that completes `duration` after now. A duration too long to
+    /// add to the clock (up to `Duration::MAX`) never overflows: it sleeps
+    /// (practically) forever.
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        let now = self.now();
+        self.sleep_until(deadline_after(now, duration))
+    }
+}
+
+/// `now + duration`, or a deadline decades away when that overflows the clock.
+pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
+    const YEAR: u64 = 365 * 24 * 60 * 60;
+    now.checked_add(duration)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * YEAR)))
+        .unwrap_or(now)
+}
+
+/// A way to run tasks: futures on the executor, blocking closures on its
+/// blocking pool.
+///
+/// Both return the one [`JoinHandle`] type, with the same semantics on every
+/// runtime. The adapters in this module are the implementations; a
+/// [`JoinHandle`] can only be made by them.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::rt::{Auto, Spawn};
+///
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let sum = Auto.spawn_blocking(|| (1..=10u32).sum::<u32>());
+///     assert_eq!(sum.await.unwrap(), 55);
+/// });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot spawn tasks: no executor is enabled",
+    label = "needs an executor to spawn on",
+    note = "enable one of portasync's runtime features (`smol`, `tokio` or `async-std`), \
+            or use a runtime type such as `portasync::rt::Smol`"
+)]
+pub trait Spawn: Clone + Send + Sync + 'static {
+    /// Runs `future` as a task on the executor.
+    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Runs `f` on the executor's pool for blocking work, off its async
+    /// threads.
+    ///
+    /// # Blocking
+    ///
+    /// This is the place for blocking work; a closure that is already running
+    /// cannot be cancelled (see [`JoinHandle`]).
+    fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static;
+}
+
+/// An executor with a clock: what most patterns take as `R: Runtime`.
+///
+/// Implemented for every type that is both [`Spawn`] and [`Timer`].
+///
+/// # Examples
+///
+/// ```
+/// fn assert_runtime<R: portasync::rt::Runtime>() {}
+/// # #[cfg(feature = "smol")]
+/// assert_runtime::<portasync::rt::Smol>();
+/// ```
+pub trait Runtime: Spawn + Timer {}
+
+impl<R: Spawn + Timer> Runtime for R {}
+
+/// The runtime that decides per call: the default of every pattern.
+///
+/// - Inside a tokio runtime (feature `tokio`): tokio, including its clock, so
+///   paused time governs it.
+/// - Otherwise smol's global executor (feature `smol`), else async-std
+///   (feature `async-std`).
+/// - Its timer works with no runtime feature at all, through async-io.
+///
+/// It implements [`Spawn`] only when some runtime feature is enabled: with
+/// none, spawning through it is a compile error that names the features.
+/// With only `tokio` enabled, spawning outside a tokio runtime panics.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::rt::{Auto, Spawn};
+///
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     // Outside tokio, with the default features: smol.
+///     assert_eq!(Auto.spawn(async { 1 }).await.unwrap(), 1);
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Auto;
+
+impl Timer for Auto {
+    type Sleep = Sleep;
+
+    fn now(&self) -> Instant {
+        #[cfg(feature = "tokio")]
+        return self::tokio::tokio_now();
+        #[cfg(not(feature = "tokio"))]
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        #[cfg(feature = "tokio")]
+        if in_tokio() {
+            return Sleep {
+                inner: SleepInner::Tokio {
+                    sleep: TokioSleep::until(deadline),
+                },
+            };
+        }
+        Sleep {
+            inner: SleepInner::Io {
+                sleep: IoSleep::at(deadline),
+            },
+        }
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        #[cfg(feature = "tokio")]
+        if in_tokio() {
+            return Sleep {
+                inner: SleepInner::Tokio {
+                    sleep: TokioSleep::after(duration),
+                },
+            };
+        }
+        Sleep {
+            inner: SleepInner::Io {
+                sleep: IoSleep::after(duration),
+            },
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+fn in_tokio() -> bool {
+    ::tokio::runtime::Handle::try_current().is_ok()
+}
+
+cfg_any_runtime! {
+    impl Spawn for Auto {
+        #[track_caller]
+        fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+        where
+            F: Future + Send + 'static,
+            F::Output: Send + 'static,
+        {
+            #[cfg(feature = "tokio")]
+            if let Ok(rt) = Tokio::try_current() {
+                return rt.spawn(future);
+            }
+            fallback().spawn(future)
+        }
+
+        #[track_caller]
+        fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Send + 'static,
+        {
+            #[cfg(feature = "tokio")]
+            if let Ok(rt) = Tokio::try_current() {
+                return rt.spawn_blocking(f);
+            }
+            fallback().spawn_blocking(f)
+        }
+    }
+}
+
+/// Where [`Auto`] spawns outside a tokio runtime.
+#[cfg(feature = "smol")]
+fn fallback() -> Smol {
+    Smol::global()
+}
+
+#[cfg(all(feature = "async-std", not(feature = "smol")))]
+fn fallback() -> AsyncStd {
+    AsyncStd
+}
+
+#[cfg(all(feature = "tokio", not(any(feature = "smol", feature = "async-std"))))]
+#[track_caller]
+fn fallback() -> Tokio {
+    panic!(
+        "portasync::rt::Auto: spawn called outside a tokio runtime, and only the `tokio` \
+         runtime feature is enabled (enable `smol` to spawn anywhere, or spawn from inside tokio)"
+    )
+}
+
+pin_project_lite::pin_project! {
+    /// The sleep future of [`Auto`] and of [`crate::sleep`]: tokio's timer
+    /// inside a tokio runtime, async-io's otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// futures_lite::future::block_on(portasync::sleep(Duration::from_millis(1)));
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it deregisters the timer; nothing else happens.
+    #[must_use = "futures do nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct Sleep {
+        #[pin]
+        inner: SleepInner,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = SleepProj]
+    #[derive(Debug)]
+    enum SleepInner {
+        Io { sleep: IoSleep },
+        Tokio { #[pin] sleep: TokioSlot },
+    }
+}
+
+/// pin-project-lite cannot gate a variant on a feature, so without tokio the
+/// variant holds a type with no values.
+#[cfg(feature = "tokio")]
+type TokioSlot = TokioSleep;
+#[cfg(not(feature = "tokio"))]
+type TokioSlot = NoTokio;
+
+#[cfg(not(feature = "tokio"))]
+#[derive(Debug)]
+enum NoTokio {}
+
+#[cfg(not(feature = "tokio"))]
+impl Future for NoTokio {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        match *self {}
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project().inner.project() {
+            SleepProj::Io { sleep } => Pin::new(sleep).poll(cx),
+            SleepProj::Tokio { sleep } => sleep.poll(cx),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The async-std adapter. async-std was discontinued in 2025 and points its
+//! users to smol; this adapter stays thin and is never the default.
+
+use super::join::{Ctl, JoinHandle, Supervised};
+use super::{IoSleep, Spawn, Timer};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Runs tasks on async-std's global executor.
+///
+/// **Deprecated upstream:** async-std was discontinued in 2025 and recommends
+/// smol. This adapter is kept for code that cannot move yet; prefer
+/// [`Smol`](crate::rt::Smol). Blocking closures go to the same `blocking` pool
+/// async-std uses; timers are async-io's, as async-std's own are.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::rt::{AsyncStd, Spawn};
+///
+/// async_std::task::block_on(async {
+///     assert_eq!(AsyncStd.spawn(async { 6 * 7 }).await.unwrap(), 42);
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsyncStd;
+
+impl Timer for AsyncStd {
+    type Sleep = IoSleep;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> IoSleep {
+        IoSleep::at(deadline)
+    }
+
+    fn sleep(&self, duration: Duration) -> IoSleep {
+        IoSleep::after(duration)
+    }
+}
+
+impl Spawn for AsyncStd {
+    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let ctl = Ctl::new();
+        let handle = async_std::task::spawn(Supervised::new(future, ctl.clone()));
+        JoinHandle::from_async_std(handle, ctl)
+    }
+
+    fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        JoinHandle::unblock(f)
+    }
+}

@@ -1,0 +1,63 @@
+//! The async-io timer: smol's and async-std's timer, and `Auto`'s outside tokio.
+//! It needs no executor: async-io drives it from its own reactor thread when
+//! nothing else does.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The sleep future of [`Smol`](crate::rt::Smol) and [`AsyncStd`](crate::rt::AsyncStd): an
+/// [`async_io::Timer`] that completes once.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::rt::{Smol, Timer};
+/// use std::time::Duration;
+///
+/// smol::block_on(async {
+///     let rt = Smol::global();
+///     let start = rt.now();
+///     rt.sleep(Duration::from_millis(5)).await;
+///     assert!(rt.now() - start >= Duration::from_millis(5));
+/// });
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping it deregisters the timer; nothing else happens.
+#[must_use = "futures do nothing unless awaited"]
+pub struct IoSleep {
+    timer: async_io::Timer,
+}
+
+impl IoSleep {
+    pub(crate) fn at(deadline: Instant) -> Self {
+        Self {
+            timer: async_io::Timer::at(deadline),
+        }
+    }
+
+    /// A duration too long to add to the current instant sleeps forever.
+    pub(crate) fn after(duration: Duration) -> Self {
+        Self {
+            timer: async_io::Timer::after(duration),
+        }
+    }
+}
+
+impl Future for IoSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.timer).poll(cx).map(drop)
+    }
+}
+
+impl fmt::Debug for IoSleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoSleep").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,112 @@
+//! The smol adapter: smol's global executor or any `Arc<Executor<'static>>`,
+//! the `blocking` pool, and async-io's timer.
+
+use super::join::{Ctl, JoinHandle, Supervised};
+use super::{IoSleep, Spawn, Timer};
+use async_executor::Executor;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs tasks on smol: its global executor ([`Smol::global`]) or an executor
+/// of your own ([`Smol::new`]). Blocking closures go to the `blocking` crate's
+/// pool; timers are async-io's.
+///
+/// smol's global executor runs on `SMOL_THREADS` threads (1 unless that
+/// variable is set), started the first time something is spawned on it.
+/// A [`Smol::new`] executor runs only while something drives it (for example
+/// `executor.run(..)` on threads of your own).
+///
+/// # Examples
+///
+/// ```
+/// use portasync::rt::{Smol, Spawn};
+///
+/// smol::block_on(async {
+///     let rt = Smol::global();
+///     assert_eq!(rt.spawn(async { 6 * 7 }).await.unwrap(), 42);
+/// });
+/// ```
+#[derive(Clone, Default)]
+pub struct Smol {
+    executor: Option<Arc<Executor<'static>>>,
+}
+
+impl Smol {
+    /// smol's global executor (`smol::spawn`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = portasync::rt::Smol::global();
+    /// # let _ = rt;
+    /// ```
+    pub fn global() -> Self {
+        Self { executor: None }
+    }
+
+    /// An executor of your own; its tasks run only while something drives it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::rt::{Smol, Spawn};
+    /// use std::sync::Arc;
+    ///
+    /// let executor = Arc::new(async_executor::Executor::new());
+    /// let rt = Smol::new(executor.clone());
+    /// let handle = rt.spawn(async { "done" });
+    /// assert_eq!(smol::block_on(executor.run(handle)).unwrap(), "done");
+    /// ```
+    pub fn new(executor: Arc<Executor<'static>>) -> Self {
+        Self { executor: Some(executor) }
+    }
+}
+
+impl fmt::Debug for Smol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let executor = if self.executor.is_some() { "custom" } else { "global" };
+        f.debug_struct("Smol").field("executor", &executor).finish()
+    }
+}
+
+impl Timer for Smol {
+    type Sleep = IoSleep;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> IoSleep {
+        IoSleep::at(deadline)
+    }
+
+    fn sleep(&self, duration: Duration) -> IoSleep {
+        IoSleep::after(duration)
+    }
+}
+
+impl Spawn for Smol {
+    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let ctl = Ctl::new();
+        let future = Supervised::new(future, ctl.clone());
+        let task = match &self.executor {
+            None => smol::spawn(future),
+            Some(executor) => executor.spawn(future),
+        };
+        JoinHandle::from_task(task, ctl, false)
+    }
+
+    fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        JoinHandle::unblock(f)
+    }
+}

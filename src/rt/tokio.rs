@@ -1,0 +1,195 @@
+//! The tokio adapter: a `tokio::runtime::Handle`, tokio's blocking pool and
+//! tokio's timer (so `tokio::time::pause` governs it).
+
+use super::join::{Ctl, JoinHandle, unless_aborted};
+use super::{Spawn, Timer};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::runtime::{Handle, TryCurrentError};
+
+/// Runs tasks on a tokio runtime, through its [`Handle`].
+///
+/// Timers are tokio's, so a runtime with paused time (`tokio::time::pause`,
+/// `start_paused`) governs them, and the runtime must have its time driver
+/// enabled (`enable_time` or `enable_all`).
+///
+/// # Examples
+///
+/// ```
+/// use portasync::rt::{Spawn, Tokio};
+///
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// let rt = Tokio::from_handle(runtime.handle().clone());
+/// let answer = runtime.block_on(async { rt.spawn(async { 6 * 7 }).await });
+/// assert_eq!(answer.unwrap(), 42);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Tokio {
+    handle: Handle,
+}
+
+impl Tokio {
+    /// The runtime the caller is running in.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime; use [`try_current`](Self::try_current) when
+    /// that can happen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// runtime.block_on(async {
+    ///     let rt = portasync::rt::Tokio::current();
+    /// #   let _ = rt;
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn current() -> Self {
+        Self { handle: Handle::current() }
+    }
+
+    /// The runtime the caller is running in, if any.
+    ///
+    /// # Errors
+    ///
+    /// Outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(portasync::rt::Tokio::try_current().is_err());
+    /// ```
+    pub fn try_current() -> Result<Self, TryCurrentError> {
+        Handle::try_current().map(Self::from_handle)
+    }
+
+    /// A runtime given by its handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// let rt = portasync::rt::Tokio::from_handle(runtime.handle().clone());
+    /// # let _ = rt;
+    /// ```
+    pub fn from_handle(handle: Handle) -> Self {
+        Self { handle }
+    }
+
+    /// The runtime's handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// let rt = portasync::rt::Tokio::from_handle(runtime.handle().clone());
+    /// let _guard = rt.handle().enter();
+    /// ```
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+/// The current tokio clock: the runtime's paused clock inside a runtime whose
+/// time is paused, the real clock otherwise.
+pub(crate) fn tokio_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Timer for Tokio {
+    type Sleep = TokioSleep;
+
+    /// Reads tokio's clock as seen from the calling context (as
+    /// `tokio::time::Instant::now` does).
+    fn now(&self) -> Instant {
+        tokio_now()
+    }
+
+    /// # Panics
+    ///
+    /// If the runtime was built without its time driver.
+    fn sleep_until(&self, deadline: Instant) -> TokioSleep {
+        let _context = self.handle.enter();
+        TokioSleep::until(deadline)
+    }
+
+    /// # Panics
+    ///
+    /// If the runtime was built without its time driver.
+    fn sleep(&self, duration: Duration) -> TokioSleep {
+        let _context = self.handle.enter();
+        TokioSleep::after(duration)
+    }
+}
+
+impl Spawn for Tokio {
+    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        JoinHandle::from_tokio(self.handle.spawn(future))
+    }
+
+    fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let ctl = Ctl::new();
+        let flag = ctl.clone();
+        let handle = self.handle.spawn_blocking(move || unless_aborted(&flag, f));
+        JoinHandle::from_tokio_blocking(handle, ctl)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The sleep future of [`Tokio`]: a `tokio::time::Sleep`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::rt::{Timer, Tokio};
+    /// use std::time::Duration;
+    ///
+    /// let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// runtime.block_on(async {
+    ///     Tokio::current().sleep(Duration::from_millis(1)).await;
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it deregisters the timer; nothing else happens.
+    #[must_use = "futures do nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct TokioSleep {
+        #[pin]
+        inner: tokio::time::Sleep,
+    }
+}
+
+impl TokioSleep {
+    /// Must be called inside a runtime context.
+    pub(crate) fn until(deadline: Instant) -> Self {
+        Self { inner: tokio::time::sleep_until(deadline.into()) }
+    }
+
+    /// Must be called inside a runtime context. tokio turns a duration that
+    /// overflows the clock into a deadline decades away.
+    pub(crate) fn after(duration: Duration) -> Self {
+        Self { inner: tokio::time::sleep(duration) }
+    }
+}
+
+impl Future for TokioSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().inner.poll(cx)
+    }
+}

@@ -1,0 +1,168 @@
+//! Helpers shared by the integration tests: one harness per runtime, a
+//! real-time guard so a broken feature fails instead of hanging, and probes.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::Once;
+use std::time::Duration;
+
+/// How long any real-time wait in a test may take before it counts as a
+/// hang. Generous: the machine is small and shared.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// Awaits `future`, failing the test if it takes longer than [`HANG`].
+/// async-io's timer works under every executor.
+pub async fn within<F: Future>(future: F) -> F::Output {
+    futures_lite::future::or(future, async {
+        async_io::Timer::after(HANG).await;
+        panic!("no progress within {HANG:?}: the feature under test hung");
+    })
+    .await
+}
+
+/// Makes panics whose message starts with "expected panic" silent, so test
+/// output shows only real failures.
+pub fn quiet_expected_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !message.starts_with("expected panic") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A value to move into a future, and a way to learn that it was dropped.
+pub fn drop_probe() -> (DropGuard, Dropped) {
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    (DropGuard(tx), Dropped(rx))
+}
+
+pub struct DropGuard(async_channel::Sender<()>);
+
+pub struct Dropped(async_channel::Receiver<()>);
+
+impl Dropped {
+    /// Whether the guard has been dropped already.
+    pub fn now(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    /// Waits until the guard is dropped.
+    pub async fn wait(&self) {
+        assert!(
+            self.0.recv().await.is_err(),
+            "nothing is ever sent on a drop probe"
+        );
+    }
+}
+
+/// Runs a test body on one runtime, given that runtime's handle.
+pub trait Harness {
+    type Rt: portasync::rt::Runtime;
+    fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output;
+}
+
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+#[cfg(feature = "smol")]
+pub struct SmolGlobal;
+
+#[cfg(feature = "smol")]
+impl Harness for SmolGlobal {
+    type Rt = portasync::rt::Smol;
+    fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output {
+        smol::block_on(body(portasync::rt::Smol::global()))
+    }
+}
+
+/// smol with an executor of the test's own, run by two threads.
+#[cfg(feature = "smol")]
+pub struct SmolOwn;
+
+#[cfg(feature = "smol")]
+impl Harness for SmolOwn {
+    type Rt = portasync::rt::Smol;
+    fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output {
+        use std::sync::Arc;
+        let executor = Arc::new(async_executor::Executor::new());
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let executor = executor.clone();
+                let stopped = stopped.clone();
+                std::thread::spawn(move || smol::block_on(executor.run(stopped.recv())))
+            })
+            .collect();
+        let output = smol::block_on(body(portasync::rt::Smol::new(executor)));
+        drop(stop);
+        for thread in threads {
+            let _stopped = thread
+                .join()
+                .expect("an executor thread survived every test task");
+        }
+        output
+    }
+}
+
+#[cfg(feature = "tokio")]
+pub struct Tokio;
+
+#[cfg(feature = "tokio")]
+impl Harness for Tokio {
+    type Rt = portasync::rt::Tokio;
+    fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output {
+        let runtime = tokio_runtime();
+        let rt = portasync::rt::Tokio::from_handle(runtime.handle().clone());
+        runtime.block_on(body(rt))
+    }
+}
+
+#[cfg(feature = "async-std")]
+pub struct AsyncStd;
+
+#[cfg(feature = "async-std")]
+impl Harness for AsyncStd {
+    type Rt = portasync::rt::AsyncStd;
+    fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output {
+        async_std::task::block_on(body(portasync::rt::AsyncStd))
+    }
+}
+
+/// `Auto` outside any tokio runtime: smol with the default features.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub struct AutoOutsideTokio;
+
+#[cfg(any(feature = "smol", feature = "async-std"))]
+impl Harness for AutoOutsideTokio {
+    type Rt = portasync::rt::Auto;
+    fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output {
+        futures_lite::future::block_on(body(portasync::rt::Auto))
+    }
+}
+
+/// `Auto` inside a tokio runtime: tokio.
+#[cfg(feature = "tokio")]
+pub struct AutoInTokio;
+
+#[cfg(feature = "tokio")]
+impl Harness for AutoInTokio {
+    type Rt = portasync::rt::Auto;
+    fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output {
+        tokio_runtime().block_on(body(portasync::rt::Auto))
+    }
+}

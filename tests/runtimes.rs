@@ -1,0 +1,376 @@
+//! The runtime conformance suite: written once, run on every runtime.
+//!
+//! Each test is a generic async fn in `suite`; `conformance!` instantiates all
+//! of them for one harness. Real time appears only where a real timer must
+//! fire, with a lower bound that is exact and an upper bound (`within`) that
+//! only catches hangs.
+
+mod common;
+
+#[allow(dead_code)]
+mod suite {
+    use crate::common::{drop_probe, quiet_expected_panics, within};
+    use futures_lite::future;
+    use portasync::rt::Runtime;
+    use std::time::{Duration, Instant};
+
+    pub(crate) async fn output_arrives<R: Runtime>(rt: R) {
+        let handle = rt.spawn(async { 6 * 7 });
+        assert_eq!(within(handle).await.unwrap(), 42);
+    }
+
+    pub(crate) async fn panic_arrives_as_join_error<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        let err = within(rt.spawn(async { panic!("expected panic: boom") }))
+            .await
+            .unwrap_err();
+        assert!(err.is_panic() && !err.is_cancelled());
+        assert_eq!(err.to_string(), "task panicked: expected panic: boom");
+        assert_eq!(
+            *err.into_panic().downcast::<&str>().unwrap(),
+            "expected panic: boom"
+        );
+    }
+
+    /// smol's global executor has one thread by default, and each test
+    /// harness has two at most: if a panic killed a worker, the tasks after
+    /// the panics would never run and `within` would fail.
+    pub(crate) async fn panics_leave_workers_alive<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        for _ in 0..8 {
+            let handle = rt.spawn(async { panic!("expected panic: worker") });
+            assert!(within(handle).await.unwrap_err().is_panic());
+        }
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                rt.spawn(async move {
+                    future::yield_now().await;
+                    i
+                })
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(within(handle).await.unwrap(), i);
+        }
+    }
+
+    pub(crate) async fn dropping_the_handle_cancels<R: Runtime>(rt: R) {
+        let (guard, dropped) = drop_probe();
+        let (started_tx, started) = async_channel::bounded(1);
+        let handle = rt.spawn(async move {
+            let _guard = guard;
+            started_tx.send(()).await.unwrap();
+            future::pending::<()>().await
+        });
+        within(started.recv()).await.unwrap();
+        drop(handle);
+        within(dropped.wait()).await;
+    }
+
+    pub(crate) async fn dropping_before_first_poll_cancels<R: Runtime>(rt: R) {
+        let (guard, dropped) = drop_probe();
+        let (ran_tx, ran) = async_channel::bounded::<()>(1);
+        drop(rt.spawn(async move {
+            let _guard = guard;
+            let _ = ran_tx.send(()).await;
+            future::pending::<()>().await
+        }));
+        within(dropped.wait()).await;
+        // Whether or not it got to run before the drop, it is gone now.
+        assert!(ran.is_closed());
+    }
+
+    pub(crate) async fn detach_keeps_it_running<R: Runtime>(rt: R) {
+        let (go_tx, go) = async_channel::bounded::<()>(1);
+        let (out_tx, out) = async_channel::bounded(1);
+        rt.spawn(async move {
+            go.recv().await.unwrap();
+            out_tx.send(5).await.unwrap();
+        })
+        .detach();
+        go_tx.send(()).await.unwrap();
+        assert_eq!(within(out.recv()).await.unwrap(), 5);
+    }
+
+    pub(crate) async fn abort_resolves_cancelled_after_drop<R: Runtime>(rt: R) {
+        let (guard, dropped) = drop_probe();
+        let (started_tx, started) = async_channel::bounded(1);
+        let handle = rt.spawn(async move {
+            let _guard = guard;
+            started_tx.send(()).await.unwrap();
+            future::pending::<()>().await
+        });
+        within(started.recv()).await.unwrap();
+        handle.abort();
+        handle.abort(); // twice is harmless
+        let err = within(handle).await.unwrap_err();
+        assert!(err.is_cancelled());
+        // The handle resolves only after the task's future was dropped.
+        assert!(dropped.now());
+    }
+
+    pub(crate) async fn abort_before_first_poll<R: Runtime>(rt: R) {
+        let handle = rt.spawn(future::pending::<()>());
+        handle.abort();
+        assert!(within(handle).await.unwrap_err().is_cancelled());
+    }
+
+    pub(crate) async fn abort_after_finish_keeps_the_output<R: Runtime>(rt: R) {
+        let handle = rt.spawn(async { 9 });
+        within(async {
+            while !handle.is_finished() {
+                future::yield_now().await;
+            }
+        })
+        .await;
+        handle.abort();
+        assert_eq!(within(handle).await.unwrap(), 9);
+    }
+
+    pub(crate) async fn is_finished_follows_the_task<R: Runtime>(rt: R) {
+        let (go_tx, go) = async_channel::bounded::<()>(1);
+        let handle = rt.spawn(async move { go.recv().await.unwrap() });
+        assert!(!handle.is_finished());
+        rt.sleep(Duration::from_millis(5)).await;
+        assert!(!handle.is_finished(), "finished while still waiting");
+        go_tx.send(()).await.unwrap();
+        within(async {
+            while !handle.is_finished() {
+                future::yield_now().await;
+            }
+        })
+        .await;
+        within(handle).await.unwrap();
+    }
+
+    pub(crate) async fn spawn_blocking_runs_off_thread<R: Runtime>(rt: R) {
+        let here = std::thread::current().id();
+        let there = within(rt.spawn_blocking(move || std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_ne!(here, there);
+        assert_eq!(within(rt.spawn_blocking(|| 7)).await.unwrap(), 7);
+    }
+
+    pub(crate) async fn spawn_blocking_panic_arrives<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        let handle = rt.spawn_blocking(|| -> u8 { panic!("expected panic: blocking") });
+        let err = within(handle).await.unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(err.to_string(), "task panicked: expected panic: blocking");
+    }
+
+    /// A running closure cannot be stopped; its aborted handle resolves at
+    /// once instead of waiting for it.
+    pub(crate) async fn spawn_blocking_abort_while_running<R: Runtime>(rt: R) {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = async_channel::bounded(1);
+        let (finished_tx, finished) = async_channel::bounded(1);
+        let handle = rt.spawn_blocking(move || {
+            started_tx.send_blocking(()).unwrap();
+            hold.recv().unwrap();
+            finished_tx.send_blocking(()).unwrap();
+            1
+        });
+        within(started.recv()).await.unwrap();
+        handle.abort();
+        assert!(within(handle).await.unwrap_err().is_cancelled());
+        // The closure was still blocked when the handle resolved.
+        assert!(finished.is_empty());
+        release.send(()).unwrap();
+        within(finished.recv()).await.unwrap();
+    }
+
+    pub(crate) async fn sleep_waits_at_least_its_duration<R: Runtime>(rt: R) {
+        let wall = Instant::now();
+        let start = rt.now();
+        within(rt.sleep(Duration::from_millis(30))).await;
+        assert!(rt.now() - start >= Duration::from_millis(30));
+        assert!(wall.elapsed() >= Duration::from_millis(30));
+
+        let deadline = rt.now() + Duration::from_millis(20);
+        within(rt.sleep_until(deadline)).await;
+        assert!(rt.now() >= deadline);
+    }
+
+    pub(crate) async fn sleep_until_the_past_is_ready<R: Runtime>(rt: R) {
+        let past = rt.now();
+        rt.sleep(Duration::from_millis(1)).await;
+        within(rt.sleep_until(past)).await;
+        within(rt.sleep(Duration::ZERO)).await;
+    }
+
+    pub(crate) async fn endless_sleeps_neither_panic_nor_fire<R: Runtime>(rt: R) {
+        let century = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+        let mut max = Box::pin(rt.sleep(Duration::MAX));
+        let mut far = Box::pin(rt.sleep_until(rt.now() + century));
+        let mut secs = Box::pin(rt.sleep(Duration::from_secs(u64::MAX)));
+        assert!(future::poll_once(&mut max).await.is_none());
+        assert!(future::poll_once(&mut far).await.is_none());
+        assert!(future::poll_once(&mut secs).await.is_none());
+        let first = within(future::or(
+            future::or(
+                future::or(
+                    async {
+                        (&mut max).await;
+                        "max"
+                    },
+                    async {
+                        (&mut far).await;
+                        "far"
+                    },
+                ),
+                async {
+                    (&mut secs).await;
+                    "secs"
+                },
+            ),
+            async {
+                rt.sleep(Duration::from_millis(20)).await;
+                "short"
+            },
+        ))
+        .await;
+        assert_eq!(first, "short");
+    }
+}
+
+/// Instantiates every test in `suite` for one harness.
+macro_rules! conformance {
+    ($module:ident, $harness:ty) => {
+        mod $module {
+            use crate::common::Harness;
+
+            conformance!(@tests $harness;
+                output_arrives,
+                panic_arrives_as_join_error,
+                panics_leave_workers_alive,
+                dropping_the_handle_cancels,
+                dropping_before_first_poll_cancels,
+                detach_keeps_it_running,
+                abort_resolves_cancelled_after_drop,
+                abort_before_first_poll,
+                abort_after_finish_keeps_the_output,
+                is_finished_follows_the_task,
+                spawn_blocking_runs_off_thread,
+                spawn_blocking_panic_arrives,
+                spawn_blocking_abort_while_running,
+                sleep_waits_at_least_its_duration,
+                sleep_until_the_past_is_ready,
+                endless_sleeps_neither_panic_nor_fire,
+            );
+        }
+    };
+    (@tests $harness:ty; $($test:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                <$harness>::run(crate::suite::$test);
+            }
+        )*
+    };
+}
+
+#[cfg(feature = "smol")]
+conformance!(smol_global, crate::common::SmolGlobal);
+#[cfg(feature = "smol")]
+conformance!(smol_own_executor, crate::common::SmolOwn);
+#[cfg(feature = "tokio")]
+conformance!(tokio, crate::common::Tokio);
+#[cfg(feature = "async-std")]
+conformance!(async_std, crate::common::AsyncStd);
+#[cfg(any(feature = "smol", feature = "async-std"))]
+conformance!(auto_outside_tokio, crate::common::AutoOutsideTokio);
+#[cfg(feature = "tokio")]
+conformance!(auto_in_tokio, crate::common::AutoInTokio);
+
+/// `Auto` follows the executor it is called from.
+#[cfg(feature = "tokio")]
+mod auto_choice {
+    use crate::common::{tokio_runtime, within};
+    use portasync::rt::{Auto, Spawn, Timer, Tokio};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn spawns_on_tokio_inside_tokio() {
+        let on_tokio = tokio_runtime().block_on(async {
+            Auto.spawn(async { tokio::runtime::Handle::try_current().is_ok() })
+                .await
+                .unwrap()
+        });
+        assert!(on_tokio);
+    }
+
+    #[cfg(feature = "smol")]
+    #[test]
+    fn spawns_on_smol_outside_tokio() {
+        let on_tokio = smol::block_on(async {
+            within(Auto.spawn(async { tokio::runtime::Handle::try_current().is_ok() }))
+                .await
+                .unwrap()
+        });
+        assert!(!on_tokio);
+    }
+
+    fn paused_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    /// An hour on tokio's paused clock passes at once: both `Auto` and `Tokio`
+    /// read and sleep on tokio's clock, not the wall clock.
+    #[test]
+    fn paused_tokio_clock_governs_auto_and_tokio() {
+        paused_runtime().block_on(async {
+            let wall = Instant::now();
+            let rt = Tokio::current();
+            let start = Auto.now();
+            Auto.sleep(Duration::from_secs(3600)).await;
+            assert!(Auto.now() - start >= Duration::from_secs(3600));
+            rt.sleep(Duration::from_secs(3600)).await;
+            assert!(rt.now() - start >= Duration::from_secs(7200));
+            rt.sleep_until(rt.now() + Duration::from_secs(60)).await;
+            assert!(
+                wall.elapsed() < Duration::from_secs(60),
+                "slept on the wall clock"
+            );
+        });
+    }
+
+    #[test]
+    fn auto_timer_works_with_no_runtime() {
+        futures_lite::future::block_on(async {
+            let start = Auto.now();
+            within(portasync::sleep(Duration::from_millis(10))).await;
+            assert!(Auto.now() - start >= Duration::from_millis(10));
+        });
+    }
+}
+
+/// smol specifics: a custom executor's tasks run only while it is driven.
+#[cfg(feature = "smol")]
+mod smol_specific {
+    use portasync::rt::{Smol, Spawn};
+    use std::sync::Arc;
+
+    #[test]
+    fn custom_executor_runs_when_driven() {
+        let executor = Arc::new(async_executor::Executor::new());
+        let rt = Smol::new(executor.clone());
+        let handle = rt.spawn(async { 3 });
+        assert!(!handle.is_finished());
+        assert_eq!(smol::block_on(executor.run(handle)).unwrap(), 3);
+    }
+
+    /// Dropping the executor drops its tasks; their handles report it.
+    #[test]
+    fn dropped_executor_cancels_its_tasks() {
+        let executor = Arc::new(async_executor::Executor::new());
+        let handle = Smol::new(executor.clone()).spawn(std::future::pending::<()>());
+        drop(executor);
+        assert!(smol::block_on(handle).unwrap_err().is_cancelled());
+    }
+}
