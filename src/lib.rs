@@ -42,22 +42,25 @@
 //! # Examples
 //!
 //! ```
+//! # #[cfg(feature = "smol")] {
 //! use std::time::Duration;
 //!
-//! # #[cfg(feature = "smol")]
 //! smol::block_on(async {
 //!     let task = portasync::spawn(async { 40 + 2 });
 //!     portasync::sleep(Duration::from_millis(1)).await;
 //!     assert_eq!(task.await.unwrap(), 42);
 //! });
+//! # }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 #[macro_use]
 mod macros;
+mod primitives;
 
 pub mod rt;
+mod sync;
 
 pub use rt::{JoinError, JoinHandle, Sleep};
 
@@ -71,6 +74,10 @@ use std::time::{Duration, Instant};
 /// Dropping the returned handle cancels the task; see [`JoinHandle`].
 /// With no runtime feature enabled, calling this is a compile error that
 /// names the features.
+#[cfg_attr(
+    not(any(feature = "smol", feature = "tokio", feature = "async-std")),
+    doc = "```compile_fail,E0277\nlet _task = portasync::spawn(async {});\n```"
+)]
 ///
 /// # Examples
 ///

@@ -17,6 +17,7 @@
 //! A library function generic over the runtime, called with [`Auto`]:
 //!
 //! ```
+//! # #[cfg(feature = "smol")] {
 //! use portasync::rt::{Auto, Runtime};
 //! use std::time::Duration;
 //!
@@ -26,8 +27,8 @@
 //!     task.await.expect("the task neither panicked nor was cancelled")
 //! }
 //!
-//! # #[cfg(feature = "smol")]
 //! assert_eq!(smol::block_on(double_later(&Auto, 21)), 42);
+//! # }
 //! ```
 
 use std::future::Future;
@@ -115,13 +116,14 @@ pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "smol")] {
 /// use portasync::rt::{Auto, Spawn};
 ///
-/// # #[cfg(feature = "smol")]
 /// smol::block_on(async {
 ///     let sum = Auto.spawn_blocking(|| (1..=10u32).sum::<u32>());
 ///     assert_eq!(sum.await.unwrap(), 55);
 /// });
+/// # }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot spawn tasks: no executor is enabled",
@@ -156,9 +158,14 @@ pub trait Spawn: Clone + Send + Sync + 'static {
 /// # Examples
 ///
 /// ```
-/// fn assert_runtime<R: portasync::rt::Runtime>() {}
-/// # #[cfg(feature = "smol")]
-/// assert_runtime::<portasync::rt::Smol>();
+/// # #[cfg(feature = "smol")] {
+/// use portasync::rt::Runtime;
+///
+/// async fn anywhere<R: Runtime>(rt: &R) -> u32 {
+///     rt.spawn(async { 1 }).await.unwrap()
+/// }
+/// assert_eq!(smol::block_on(anywhere(&portasync::rt::Smol::global())), 1);
+/// # }
 /// ```
 pub trait Runtime: Spawn + Timer {}
 
@@ -179,13 +186,14 @@ impl<R: Spawn + Timer> Runtime for R {}
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "smol")] {
 /// use portasync::rt::{Auto, Spawn};
 ///
-/// # #[cfg(feature = "smol")]
 /// smol::block_on(async {
 ///     // Outside tokio, with the default features: smol.
 ///     assert_eq!(Auto.spawn(async { 1 }).await.unwrap(), 1);
 /// });
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Auto;

@@ -48,7 +48,7 @@ impl Spawn for AsyncStd {
         F::Output: Send + 'static,
     {
         let ctl = Ctl::new();
-        let handle = async_std::task::spawn(Supervised::new(future, ctl.clone()));
+        let handle = async_std::task::spawn(Supervised::with_ctl(future, ctl.clone()));
         JoinHandle::from_async_std(handle, ctl)
     }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "smol")] {
 /// use portasync::rt::{Smol, Timer};
 /// use std::time::Duration;
 ///
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 ///     rt.sleep(Duration::from_millis(5)).await;
 ///     assert!(rt.now() - start >= Duration::from_millis(5));
 /// });
+/// # }
 /// ```
 ///
 /// # Cancel safety

@@ -1,12 +1,14 @@
 //! One task handle for every executor.
 //!
 //! tokio's handle already does what ours promises except cancel-on-drop, so it
-//! is used as it is. smol's and async-std's handles cannot abort through a
-//! shared reference, so their tasks run inside [`Supervised`], which catches
-//! panics and watches an abort flag in a small shared [`Ctl`]. Blocking
-//! closures check the same flag before they start: a closure that is already
-//! running cannot be stopped on any runtime, so an aborted handle gives up on
-//! it at once.
+//! is used as it is. smol's and async-std's handles (async-task underneath)
+//! can only be cancelled by value, so they sit in a small lock inside ours:
+//! `abort(&self)` takes the native handle out and starts its cancellation,
+//! which costs an allocation on that path only; spawning and joining pay for
+//! nothing but the lock. Their futures run inside [`Supervised`], which turns
+//! a panic into a [`JoinError`]. A blocking closure that is already running
+//! cannot be stopped on any runtime, so an aborted handle gives up on it at
+//! once; one that has not started never will.
 
 use std::any::Any;
 use std::fmt;
@@ -225,13 +227,28 @@ pub struct JoinHandle<T> {
     state: State<T>,
 }
 
+/// What `abort` leaves behind of a native handle that cancels only by value.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+type Cancelling<T> = Pin<Box<dyn Future<Output = Option<Result<T, JoinError>>> + Send>>;
+
+/// A native handle that can only be cancelled by value, behind a lock so
+/// that `abort(&self)` can take it.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+enum Slot<H, T> {
+    Running(H),
+    /// Cancellation started: resolves once the executor dropped the future.
+    Cancelling(Cancelling<T>),
+    /// Done, the output not yet taken; `None`: cancelled, or an aborted
+    /// blocking closure we stopped waiting for.
+    Stopped(Option<Result<T, JoinError>>),
+}
+
 enum State<T> {
     /// Spawned on smol (`blocking: false`), or a closure on the `blocking`
     /// pool that smol and async-std share (`blocking: true`).
     #[cfg(any(feature = "smol", feature = "async-std"))]
     Task {
-        task: async_task::FallibleTask<Result<T, JoinError>>,
-        ctl: std::sync::Arc<Ctl>,
+        slot: Mutex<Slot<async_task::FallibleTask<Result<T, JoinError>>, T>>,
         blocking: bool,
     },
     #[cfg(feature = "tokio")]
@@ -240,8 +257,10 @@ enum State<T> {
     #[cfg(feature = "tokio")]
     TokioBlocking {
         handle: ::tokio::task::JoinHandle<Option<T>>,
-        ctl: std::sync::Arc<Ctl>,
+        aborted: std::sync::Arc<AtomicBool>,
     },
+    /// async-std's handle detaches when dropped and cancels only by value
+    /// (from an `async fn`), so its task watches an abort flag instead.
     #[cfg(feature = "async-std")]
     AsyncStd {
         handle: async_std::task::JoinHandle<Result<T, JoinError>>,
@@ -255,7 +274,14 @@ enum State<T> {
     Never(std::convert::Infallible, PhantomData<fn() -> T>),
 }
 
-impl<T> JoinHandle<T> {
+#[cfg(any(feature = "smol", feature = "async-std"))]
+fn lock<S>(slot: &Mutex<S>) -> std::sync::MutexGuard<'_, S> {
+    // Nothing panics while the lock is held but a user's waker; the slot is
+    // consistent either way.
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<T: Send + 'static> JoinHandle<T> {
     /// Asks the task to stop and returns at once, without waiting.
     ///
     /// The handle then resolves to [`JoinError::Cancelled`], or to the
@@ -275,17 +301,62 @@ impl<T> JoinHandle<T> {
     pub fn abort(&self) {
         match &self.state {
             #[cfg(any(feature = "smol", feature = "async-std"))]
-            State::Task { ctl, .. } => ctl.abort(),
+            State::Task { slot, blocking } => {
+                let mut slot = lock(slot);
+                if !matches!(*slot, Slot::Running(_)) {
+                    return; // aborted already
+                }
+                let Slot::Running(task) = std::mem::replace(&mut *slot, Slot::Stopped(None)) else {
+                    unreachable!("checked just above")
+                };
+                if *blocking && !task.is_finished() {
+                    // Dropping it keeps a queued closure from starting; a
+                    // running one finishes unobserved.
+                    drop(slot);
+                    drop(task);
+                } else {
+                    *slot = start_cancel(Box::pin(task.cancel()));
+                }
+            }
             #[cfg(feature = "tokio")]
             State::Tokio(handle) => handle.abort(),
             #[cfg(feature = "tokio")]
-            State::TokioBlocking { ctl, .. } => ctl.abort(),
+            State::TokioBlocking { aborted, .. } => aborted.store(true, Ordering::Release),
             #[cfg(feature = "async-std")]
             State::AsyncStd { ctl, .. } => ctl.abort(),
             State::Done | State::Never(..) => {}
         }
     }
+}
 
+/// Polls a native `cancel()` once so that cancelling starts now, not when
+/// the handle is next polled. A finished task's output is kept.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+fn start_cancel<H, T>(cancel: Cancelling<T>) -> Slot<H, T> {
+    let mut slot = Slot::Cancelling(cancel);
+    poll_cancel_now(&mut slot);
+    slot
+}
+
+/// Whether a cancellation in progress has completed; its output is kept.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+fn poll_cancel_now<H, T>(slot: &mut Slot<H, T>) -> bool {
+    match slot {
+        Slot::Running(_) => false,
+        Slot::Stopped(_) => true,
+        Slot::Cancelling(cancel) => {
+            match cancel.as_mut().poll(&mut Context::from_waker(std::task::Waker::noop())) {
+                Poll::Ready(output) => {
+                    *slot = Slot::Stopped(output);
+                    true
+                }
+                Poll::Pending => false,
+            }
+        }
+    }
+}
+
+impl<T> JoinHandle<T> {
     /// Lets the task run to its end with nobody watching; its output is
     /// dropped.
     ///
@@ -302,21 +373,20 @@ impl<T> JoinHandle<T> {
     pub fn detach(mut self) {
         match std::mem::replace(&mut self.state, State::Done) {
             #[cfg(any(feature = "smol", feature = "async-std"))]
-            State::Task { task, .. } => task.detach(),
+            State::Task { slot, .. } => {
+                if let Slot::Running(task) = slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                    task.detach();
+                }
+            }
             // tokio and async-std handles detach when dropped.
-            #[cfg(feature = "tokio")]
-            State::Tokio(handle) => drop(handle),
-            #[cfg(feature = "tokio")]
-            State::TokioBlocking { handle, .. } => drop(handle),
-            #[cfg(feature = "async-std")]
-            State::AsyncStd { handle, .. } => drop(handle),
-            State::Done | State::Never(..) => {}
+            other => drop(other),
         }
     }
 
-    /// Whether the task has finished: completed, panicked, or stopped after
-    /// an abort. It may still be `false` for a moment after
-    /// [`abort`](Self::abort), until the executor has dropped the task.
+    /// Whether awaiting the handle would resolve at once: the task completed
+    /// or panicked, or it was aborted and has stopped. Right after
+    /// [`abort`](Self::abort) it can still be `false` for a moment, until
+    /// the executor has dropped the task.
     ///
     /// # Examples
     ///
@@ -333,11 +403,16 @@ impl<T> JoinHandle<T> {
     pub fn is_finished(&self) -> bool {
         match &self.state {
             #[cfg(any(feature = "smol", feature = "async-std"))]
-            State::Task { task, .. } => task.is_finished(),
+            State::Task { slot, .. } => match &mut *lock(slot) {
+                Slot::Running(task) => task.is_finished(),
+                other => poll_cancel_now(other),
+            },
             #[cfg(feature = "tokio")]
             State::Tokio(handle) => handle.is_finished(),
             #[cfg(feature = "tokio")]
-            State::TokioBlocking { handle, .. } => handle.is_finished(),
+            State::TokioBlocking { handle, aborted } => {
+                aborted.load(Ordering::Acquire) || handle.is_finished()
+            }
             #[cfg(feature = "async-std")]
             State::AsyncStd { ctl, .. } => ctl.is_finished(),
             State::Done => true,
@@ -346,14 +421,19 @@ impl<T> JoinHandle<T> {
     }
 }
 
-cfg_any_runtime! {
-    impl<T> JoinHandle<T> {
-        /// A closure already running on the blocking pool cannot be stopped:
-        /// once aborted, its handle resolves at once unless it finished first.
-        fn blocking_gave_up(ctl: &Ctl, finished: bool) -> bool {
-            ctl.is_aborted() && !finished
-        }
-    }
+/// Polls a native handle kept in a [`Slot`].
+#[cfg(any(feature = "smol", feature = "async-std"))]
+fn poll_slot<H, T>(slot: &Mutex<Slot<H, T>>, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>
+where
+    H: Future<Output = Option<Result<T, JoinError>>> + Unpin,
+{
+    let output = match &mut *lock(slot) {
+        Slot::Running(handle) => std::task::ready!(Pin::new(handle).poll(cx)),
+        Slot::Cancelling(cancel) => std::task::ready!(cancel.as_mut().poll(cx)),
+        Slot::Stopped(output) => output.take(),
+    };
+    // `None`: cancelled, or the executor dropped the task unfinished.
+    Poll::Ready(output.unwrap_or(Err(JoinError::Cancelled)))
 }
 
 // The handle never pins `T`: it only ever moves it out once ready.
@@ -370,62 +450,35 @@ impl<T> Future for JoinHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let output = match &mut self.state {
             #[cfg(any(feature = "smol", feature = "async-std"))]
-            State::Task {
-                task,
-                ctl,
-                blocking,
-            } => {
-                if *blocking && Self::blocking_gave_up(ctl, task.is_finished()) {
+            State::Task { slot, .. } => std::task::ready!(poll_slot(slot, cx)),
+            #[cfg(feature = "tokio")]
+            State::Tokio(handle) => std::task::ready!(Pin::new(handle).poll(cx)).map_err(from_tokio),
+            #[cfg(feature = "tokio")]
+            State::TokioBlocking { handle, aborted } => {
+                if aborted.load(Ordering::Acquire) && !handle.is_finished() {
                     Err(JoinError::Cancelled)
                 } else {
-                    match Pin::new(task).poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        // `None`: the executor dropped the task unfinished.
-                        Poll::Ready(output) => output.unwrap_or(Err(JoinError::Cancelled)),
-                    }
-                }
-            }
-            #[cfg(feature = "tokio")]
-            State::Tokio(handle) => match Pin::new(handle).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(output) => output.map_err(from_tokio),
-            },
-            #[cfg(feature = "tokio")]
-            State::TokioBlocking { handle, ctl } => {
-                if Self::blocking_gave_up(ctl, handle.is_finished()) {
-                    Err(JoinError::Cancelled)
-                } else {
-                    match Pin::new(handle).poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(output) => output
-                            .map_err(from_tokio)
-                            .and_then(|value| value.ok_or(JoinError::Cancelled)),
-                    }
+                    std::task::ready!(Pin::new(handle).poll(cx))
+                        .map_err(from_tokio)
+                        .and_then(|value| value.ok_or(JoinError::Cancelled))
                 }
             }
             #[cfg(feature = "async-std")]
-            State::AsyncStd { handle, .. } => match Pin::new(handle).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(output) => output,
-            },
+            State::AsyncStd { handle, .. } => std::task::ready!(Pin::new(handle).poll(cx)),
             State::Done => panic!("JoinHandle polled after it resolved"),
             State::Never(never, _) => match *never {},
         };
-        // Dropping the resolved handle here must not cancel anything, and a
-        // blocking closure we gave up on keeps running detached.
-        self.finish();
+        // What is left (a finished native handle, or a blocking closure we
+        // gave up on) must be let go without cancelling anything.
+        self.detach_in_place();
         Poll::Ready(output)
     }
 }
 
 impl<T> JoinHandle<T> {
-    /// Leaves the `Done` state behind without cancelling what was there.
-    fn finish(&mut self) {
-        match std::mem::replace(&mut self.state, State::Done) {
-            #[cfg(any(feature = "smol", feature = "async-std"))]
-            State::Task { task, .. } => task.detach(),
-            other => drop(other),
-        }
+    fn detach_in_place(&mut self) {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        JoinHandle { state }.detach();
     }
 }
 
@@ -434,13 +487,14 @@ impl<T> Drop for JoinHandle<T> {
         match &self.state {
             // Dropping an async-task handle cancels natively: the executor
             // drops the future, and a blocking closure that has not started
-            // never will.
+            // never will. async-std's handle detaches when dropped, so its
+            // task is told to stop, without waiting.
             #[cfg(any(feature = "smol", feature = "async-std"))]
             State::Task { .. } => {}
             #[cfg(feature = "tokio")]
             State::Tokio(handle) => handle.abort(),
             #[cfg(feature = "tokio")]
-            State::TokioBlocking { ctl, .. } => ctl.abort(),
+            State::TokioBlocking { aborted, .. } => aborted.store(true, Ordering::Release),
             #[cfg(feature = "async-std")]
             State::AsyncStd { ctl, .. } => ctl.abort(),
             State::Done | State::Never(..) => {}
@@ -450,9 +504,7 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("finished", &self.is_finished())
-            .finish()
+        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
     }
 }
 
@@ -464,103 +516,80 @@ fn from_tokio(err: ::tokio::task::JoinError) -> JoinError {
     }
 }
 
-cfg_any_runtime! {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU8, Ordering};
+#[cfg(any(feature = "tokio", feature = "async-std"))]
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
-    const ABORTED: u8 = 1;
-    const FINISHED: u8 = 2;
+/// What an async-std handle shares with its task: an abort flag, a finished
+/// flag, and the task's waker so that an abort is seen at once.
+#[cfg(feature = "async-std")]
+#[derive(Default)]
+pub(crate) struct Ctl {
+    aborted: AtomicBool,
+    finished: AtomicBool,
+    waker: atomic_waker::AtomicWaker,
+}
 
-    /// What a handle shares with its task when the executor's own handle
-    /// cannot abort through `&self`: an abort flag, a finished flag, and the
-    /// task's waker so an abort is seen at once.
-    #[derive(Default)]
-    pub(crate) struct Ctl {
-        state: AtomicU8,
-        #[cfg(any(feature = "smol", feature = "async-std"))]
-        waker: atomic_waker::AtomicWaker,
+#[cfg(feature = "async-std")]
+impl Ctl {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::default()
     }
 
-    impl Ctl {
-        pub(crate) fn new() -> Arc<Self> {
-            Arc::default()
-        }
-
-        pub(crate) fn abort(&self) {
-            self.state.fetch_or(ABORTED, Ordering::AcqRel);
-            #[cfg(any(feature = "smol", feature = "async-std"))]
-            self.waker.wake();
-        }
-
-        pub(crate) fn is_aborted(&self) -> bool {
-            self.state.load(Ordering::Acquire) & ABORTED != 0
-        }
-
-        #[cfg(feature = "async-std")]
-        fn is_finished(&self) -> bool {
-            self.state.load(Ordering::Acquire) & FINISHED != 0
-        }
-
-        #[cfg_attr(not(any(feature = "smol", feature = "async-std")), allow(dead_code))]
-        fn set_finished(&self) {
-            self.state.fetch_or(FINISHED, Ordering::AcqRel);
-        }
-
-        /// Registers the task's waker, then reports whether to stop. In that
-        /// order, an abort between the two cannot go unnoticed.
-        #[cfg(any(feature = "smol", feature = "async-std"))]
-        fn poll_aborted(&self, cx: &Context<'_>) -> bool {
-            self.waker.register(cx.waker());
-            self.is_aborted()
-        }
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
-    /// Runs a blocking closure unless its handle was aborted before it
-    /// started. Panics are left to the caller's pool to catch.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn unless_aborted<T>(ctl: &Ctl, f: impl FnOnce() -> T) -> Option<T> {
-        (!ctl.is_aborted()).then(f)
+    fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
     }
 
-    impl<T> JoinHandle<T> {
-        #[cfg(feature = "tokio")]
-        pub(crate) fn from_tokio(handle: ::tokio::task::JoinHandle<T>) -> Self {
-            Self { state: State::Tokio(handle) }
-        }
-
-        #[cfg(feature = "tokio")]
-        pub(crate) fn from_tokio_blocking(
-            handle: ::tokio::task::JoinHandle<Option<T>>,
-            ctl: Arc<Ctl>,
-        ) -> Self {
-            Self { state: State::TokioBlocking { handle, ctl } }
-        }
+    /// Registers the task's waker, then reports whether to stop. In that
+    /// order, an abort between the two cannot go unnoticed.
+    fn poll_aborted(&self, cx: &Context<'_>) -> bool {
+        self.waker.register(cx.waker());
+        self.aborted.load(Ordering::Acquire)
     }
 }
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
 mod supervised {
-    use super::{Ctl, JoinError, JoinHandle, State};
+    use super::{JoinError, JoinHandle, Slot, State};
     use std::future::Future;
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::pin::Pin;
-    use std::sync::Arc;
+    use std::sync::Mutex;
     use std::task::{Context, Poll};
 
+    #[cfg(feature = "async-std")]
+    type Control = Option<std::sync::Arc<super::Ctl>>;
+    #[cfg(not(feature = "async-std"))]
+    type Control = Option<std::convert::Infallible>;
+
     pin_project_lite::pin_project! {
-        /// A spawned future as smol and async-std run it: stops when its
-        /// handle aborts, and turns a panic into a [`JoinError`] instead of
-        /// unwinding into the executor thread.
+        /// A spawned future as smol and async-std run it: a panic becomes a
+        /// [`JoinError`] instead of unwinding into the executor thread. On
+        /// async-std it also stops when its handle aborts.
         pub(crate) struct Supervised<F> {
             #[pin]
             future: F,
-            ctl: Arc<Ctl>,
+            ctl: Control,
         }
     }
 
     impl<F: Future> Supervised<F> {
-        pub(crate) fn new(future: F, ctl: Arc<Ctl>) -> Self {
-            Self { future, ctl }
+        /// smol: the native handle cancels, so only panics need catching.
+        #[cfg(feature = "smol")]
+        pub(crate) fn new(future: F) -> Self {
+            Self { future, ctl: None }
+        }
+
+        #[cfg(feature = "async-std")]
+        pub(crate) fn with_ctl(future: F, ctl: std::sync::Arc<super::Ctl>) -> Self {
+            Self { future, ctl: Some(ctl) }
         }
     }
 
@@ -569,7 +598,8 @@ mod supervised {
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             let this = self.project();
-            if this.ctl.poll_aborted(cx) {
+            #[cfg(feature = "async-std")]
+            if this.ctl.as_ref().is_some_and(|ctl| ctl.poll_aborted(cx)) {
                 // The executor drops the inner future as soon as this
                 // returns, before the handle sees the output.
                 return Poll::Ready(Err(JoinError::Cancelled));
@@ -580,54 +610,61 @@ mod supervised {
                 Ok(Poll::Ready(value)) => Ok(value),
                 Err(payload) => Err(JoinError::panicked(payload)),
             };
-            this.ctl.set_finished();
+            #[cfg(feature = "async-std")]
+            if let Some(ctl) = this.ctl {
+                ctl.finished.store(true, std::sync::atomic::Ordering::Release);
+            }
             Poll::Ready(output)
         }
     }
 
     impl<T> JoinHandle<T> {
-        pub(crate) fn from_task(
-            task: async_task::Task<Result<T, JoinError>>,
-            ctl: Arc<Ctl>,
-            blocking: bool,
-        ) -> Self {
-            Self {
-                state: State::Task {
-                    task: task.fallible(),
-                    ctl,
-                    blocking,
-                },
-            }
+        pub(crate) fn from_task(task: async_task::Task<Result<T, JoinError>>, blocking: bool) -> Self {
+            let slot = Mutex::new(Slot::Running(task.fallible()));
+            Self { state: State::Task { slot, blocking } }
         }
 
         #[cfg(feature = "async-std")]
         pub(crate) fn from_async_std(
             handle: async_std::task::JoinHandle<Result<T, JoinError>>,
-            ctl: Arc<Ctl>,
+            ctl: std::sync::Arc<super::Ctl>,
         ) -> Self {
-            Self {
-                state: State::AsyncStd { handle, ctl },
-            }
+            Self { state: State::AsyncStd { handle, ctl } }
         }
 
         /// A closure on the `blocking` pool, which smol and async-std share.
+        /// Dropping its task before it starts keeps it from running.
         pub(crate) fn unblock<F>(f: F) -> Self
         where
             F: FnOnce() -> T + Send + 'static,
             T: Send + 'static,
         {
-            let ctl = Ctl::new();
-            let flag = ctl.clone();
-            let task = blocking::unblock(move || {
-                if flag.is_aborted() {
-                    return Err(JoinError::Cancelled);
-                }
-                catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked)
-            });
-            Self::from_task(task, ctl, true)
+            let task = blocking::unblock(move || catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked));
+            Self::from_task(task, true)
         }
     }
 }
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
 pub(crate) use supervised::Supervised;
+
+cfg_feature! { "tokio" =>
+    impl<T> JoinHandle<T> {
+        pub(crate) fn from_tokio(handle: ::tokio::task::JoinHandle<T>) -> Self {
+            Self { state: State::Tokio(handle) }
+        }
+
+        /// A closure on tokio's blocking pool; it does not start once its
+        /// handle was aborted or dropped (tokio alone would still run it).
+        pub(crate) fn tokio_blocking<F>(handle: &::tokio::runtime::Handle, f: F) -> Self
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Send + 'static,
+        {
+            let aborted = Arc::new(AtomicBool::new(false));
+            let flag = aborted.clone();
+            let handle = handle.spawn_blocking(move || (!flag.load(Ordering::Acquire)).then(f));
+            Self { state: State::TokioBlocking { handle, aborted } }
+        }
+    }
+}

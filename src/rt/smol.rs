@@ -1,7 +1,7 @@
 //! The smol adapter: smol's global executor or any `Arc<Executor<'static>>`,
 //! the `blocking` pool, and async-io's timer.
 
-use super::join::{Ctl, JoinHandle, Supervised};
+use super::join::{JoinHandle, Supervised};
 use super::{IoSleep, Spawn, Timer};
 use async_executor::Executor;
 use std::fmt;
@@ -93,13 +93,12 @@ impl Spawn for Smol {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let ctl = Ctl::new();
-        let future = Supervised::new(future, ctl.clone());
+        let future = Supervised::new(future);
         let task = match &self.executor {
             None => smol::spawn(future),
             Some(executor) => executor.spawn(future),
         };
-        JoinHandle::from_task(task, ctl, false)
+        JoinHandle::from_task(task, false)
     }
 
     fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>

@@ -1,7 +1,7 @@
 //! The tokio adapter: a `tokio::runtime::Handle`, tokio's blocking pool and
 //! tokio's timer (so `tokio::time::pause` governs it).
 
-use super::join::{Ctl, JoinHandle, unless_aborted};
+use super::join::JoinHandle;
 use super::{Spawn, Timer};
 use std::future::Future;
 use std::pin::Pin;
@@ -140,10 +140,7 @@ impl Spawn for Tokio {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let ctl = Ctl::new();
-        let flag = ctl.clone();
-        let handle = self.handle.spawn_blocking(move || unless_aborted(&flag, f));
-        JoinHandle::from_tokio_blocking(handle, ctl)
+        JoinHandle::tokio_blocking(&self.handle, f)
     }
 }
 
