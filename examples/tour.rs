@@ -2,12 +2,15 @@
 //!
 //! Run it with `cargo run --example tour`.
 
+use portasync::prelude::*;
 use portasync::rt::{Auto, Runtime, Smol, Spawn, Timer};
+use portasync::{CancelToken, Deadline, interval, timeout};
 use std::time::Duration;
 
 fn main() {
     smol::block_on(async {
         runtime_layer().await;
+        timeouts().await;
     });
 }
 
@@ -48,6 +51,66 @@ async fn runtime_layer() {
     let start = Auto.now();
     portasync::sleep(Duration::from_millis(20)).await;
     println!("slept {:?} (asked for 20ms)", Auto.now() - start);
+}
+
+/// Time limits: one await, a shared movable deadline, ticks, cancel tokens.
+async fn timeouts() {
+    println!("\n== timeouts ==");
+    let ms = Duration::from_millis;
+
+    // asyncio.wait_for: a limit on one await. A ready result always wins.
+    let slow = async {
+        portasync::sleep(ms(200)).await;
+        "slow answer"
+    };
+    println!("200ms of work with a 20ms limit: {:?}", timeout(ms(20), slow).await);
+    println!("ready work with a zero limit: {:?}", async { "instant" }.timeout(Duration::ZERO).await);
+
+    // asyncio.timeout() with reschedule: one deadline for several steps,
+    // extended while they run.
+    let deadline = Deadline::after(ms(30));
+    let extender = deadline.clone();
+    let steps = async {
+        for step in 1..=3 {
+            portasync::sleep(ms(15)).await;
+            println!("  step {step} done");
+            extender.reschedule(Some(Auto.now() + ms(30))); // made progress: more time
+        }
+    };
+    println!("three 15ms steps under a 30ms deadline that grows: {:?}", deadline.run(steps).await);
+
+    // Ticks on a fixed schedule, without drift.
+    let mut ticks = interval(ms(10));
+    let first = ticks.tick().await;
+    let mut last = first;
+    for _ in 0..3 {
+        last = ticks.tick().await;
+    }
+    println!("four ticks 10ms apart span {:?} of schedule", last - first);
+
+    // Task.cancel() for a whole tree of work: cancel the parent, every child stops.
+    let shutdown = CancelToken::new();
+    let workers: Vec<_> = (0..3)
+        .map(|id| {
+            let token = shutdown.child();
+            portasync::spawn(async move {
+                let mut done = 0u32;
+                let work = async {
+                    loop {
+                        portasync::sleep(ms(5)).await;
+                        done += 1;
+                    }
+                };
+                let _ = work.cancel_on(&token).await;
+                format!("worker {id} stopped after {done} rounds")
+            })
+        })
+        .collect();
+    portasync::sleep(ms(30)).await;
+    shutdown.cancel();
+    for worker in workers {
+        println!("  {}", worker.await.unwrap());
+    }
 }
 
 async fn parallel_sum<R: Runtime>(rt: &R, numbers: Vec<u64>) -> u64 {

@@ -14,6 +14,10 @@
 //! | spawn a task, await or cancel it | [`spawn`], [`JoinHandle`] | `asyncio.create_task`, `Task.cancel()` |
 //! | run blocking code off the executor | [`spawn_blocking`] | `loop.run_in_executor`, `asyncio.to_thread` |
 //! | sleep | [`sleep`], [`sleep_until`] | `asyncio.sleep` |
+//! | time limit on one await | [`timeout`], [`FutureExt::timeout`](prelude::traits::FutureExt::timeout) | `asyncio.wait_for`, trio's `fail_after` |
+//! | a deadline shared and moved while work runs | [`Deadline`] | `asyncio.timeout()` with `reschedule`, trio's cancel scope deadline |
+//! | periodic ticks | [`interval`] | a `while True: ...; await asyncio.sleep(p)` loop, without drift |
+//! | cancel a tree of work | [`CancelToken`], [`FutureExt::cancel_on`](prelude::traits::FutureExt::cancel_on) | `Task.cancel()`, trio's `CancelScope.cancel()` |
 //! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
 //! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
 //! | `Lock`, `Event`, `Queue`, `Condition`, `Barrier` | [async-lock], [event-listener], [async-channel] (not rewritten here) | `asyncio.Lock`, `asyncio.Event`, `asyncio.Queue` |
@@ -59,8 +63,18 @@
 mod macros;
 mod primitives;
 
+pub mod prelude;
 pub mod rt;
+
+mod ext;
 mod sync;
+mod time;
+
+pub use time::{
+    Deadline, DeadlineRun, Elapsed, Interval, Tick, Timeout, interval, interval_with, timeout, timeout_at,
+    timeout_with,
+};
+pub use sync::{CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned};
 
 pub use rt::{JoinError, JoinHandle, Sleep};
 

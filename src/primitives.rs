@@ -1,13 +1,13 @@
-//! std's synchronization primitives, or loom's under `--cfg loom`, so that
+//! std's synchronization primitives, or loom's under `--cfg portasync_loom`, so that
 //! the lock-free paths can be model-checked (`tests/loom.rs`).
 
-#[cfg(loom)]
+#[cfg(portasync_loom)]
 #[allow(unused_imports)]
 pub(crate) use loom::sync::{
     Arc, Mutex, MutexGuard,
     atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
 };
-#[cfg(not(loom))]
+#[cfg(not(portasync_loom))]
 #[allow(unused_imports)]
 pub(crate) use std::sync::{
     Arc, Mutex, MutexGuard,

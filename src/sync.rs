@@ -6,3 +6,7 @@
 //! `Barrier`), [event-listener](https://docs.rs/event-listener) (`Event`)
 //! and [async-channel](https://docs.rs/async-channel) (bounded and unbounded
 //! MPMC channels, asyncio's `Queue`), all executor-neutral already.
+
+mod cancel;
+
+pub use cancel::{CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned};

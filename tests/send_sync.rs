@@ -1,7 +1,10 @@
 //! The auto traits the API promises, checked at compile time.
 
 use portasync::rt::{Auto, IoSleep};
-use portasync::{JoinError, JoinHandle, Sleep};
+use portasync::{
+    CancelGuard, CancelOn, CancelToken, Cancelled, Deadline, DeadlineRun, Elapsed, Interval, JoinError, JoinHandle, Sleep,
+    Timeout, WaitForCancel, WaitForCancelOwned,
+};
 
 fn send<T: Send>() {}
 fn sync<T: Sync>() {}
@@ -53,5 +56,34 @@ fn runtimes_and_sleeps() {
         send::<portasync::rt::ManualSleep>();
         sync::<portasync::rt::ManualSleep>();
         unpin::<portasync::rt::ManualSleep>();
+    }
+}
+
+type Ready = std::future::Ready<u8>;
+
+#[test]
+fn time_and_cancel() {
+    error::<Elapsed>();
+    error::<Cancelled>();
+    send::<Timeout<Ready>>();
+    sync::<Timeout<Ready>>();
+    send::<Deadline>();
+    sync::<Deadline>();
+    send::<DeadlineRun<Ready>>();
+    send::<Interval>();
+    send::<CancelToken>();
+    sync::<CancelToken>();
+    unpin::<CancelToken>();
+    send::<WaitForCancel<'static>>();
+    sync::<WaitForCancel<'static>>();
+    send::<WaitForCancelOwned>();
+    unpin::<WaitForCancelOwned>();
+    send::<CancelOn<Ready>>();
+    send::<CancelGuard>();
+    sync::<CancelGuard>();
+    #[cfg(feature = "test-util")]
+    {
+        send::<Timeout<Ready, portasync::rt::ManualClock>>();
+        send::<DeadlineRun<Ready, portasync::rt::ManualClock>>();
     }
 }

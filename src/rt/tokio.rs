@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, TryCurrentError};
+use tokio::task::coop::{Unconstrained, unconstrained};
 
 /// Runs tasks on a tokio runtime, through its [`Handle`].
 ///
@@ -145,7 +146,10 @@ impl Spawn for Tokio {
 }
 
 pin_project_lite::pin_project! {
-    /// The sleep future of [`Tokio`]: a `tokio::time::Sleep`.
+    /// The sleep future of [`Tokio`]: a `tokio::time::Sleep`, polled outside
+    /// tokio's cooperative budget, so that a timeout still fires when the
+    /// future it guards spends the whole budget on every poll (tokio issue
+    /// 4314). A sleep completes once, so it cannot starve anything.
     ///
     /// # Examples
     ///
@@ -163,23 +167,28 @@ pin_project_lite::pin_project! {
     ///
     /// Dropping it deregisters the timer; nothing else happens.
     #[must_use = "futures do nothing unless awaited"]
-    #[derive(Debug)]
     pub struct TokioSleep {
         #[pin]
-        inner: tokio::time::Sleep,
+        inner: Unconstrained<tokio::time::Sleep>,
     }
 }
 
 impl TokioSleep {
     /// Must be called inside a runtime context.
     pub(crate) fn until(deadline: Instant) -> Self {
-        Self { inner: tokio::time::sleep_until(deadline.into()) }
+        Self { inner: unconstrained(tokio::time::sleep_until(deadline.into())) }
     }
 
     /// Must be called inside a runtime context. tokio turns a duration that
     /// overflows the clock into a deadline decades away.
     pub(crate) fn after(duration: Duration) -> Self {
-        Self { inner: tokio::time::sleep(duration) }
+        Self { inner: unconstrained(tokio::time::sleep(duration)) }
+    }
+}
+
+impl std::fmt::Debug for TokioSleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokioSleep").finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,80 @@
+//! `FutureExt`: timeouts and cancellation as methods on any future.
+
+use crate::rt::Auto;
+use crate::{CancelOn, CancelToken, Timeout};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Timeouts and cancellation as methods on every future; in
+/// [`prelude`](crate::prelude).
+///
+/// # Examples
+///
+/// ```
+/// use portasync::CancelToken;
+/// use portasync::prelude::*;
+/// use std::time::Duration;
+///
+/// # futures_lite::future::block_on(async {
+/// let token = CancelToken::new();
+/// let result = async { 1 }.timeout(Duration::from_secs(1)).cancel_on(&token).await;
+/// assert_eq!(result, Ok(Ok(1)));
+/// # });
+/// ```
+pub trait FutureExt: Future + Sized {
+    /// Limits this future to `duration` on [`Auto`]'s clock, fixed now; see
+    /// [`timeout`](crate::timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// assert!(std::future::pending::<()>().timeout(Duration::ZERO).await.is_err());
+    /// # });
+    /// ```
+    fn timeout(self, duration: Duration) -> Timeout<Self> {
+        crate::timeout(duration, self)
+    }
+
+    /// Limits this future to `deadline` on [`Auto`]'s clock; see
+    /// [`timeout_at`](crate::timeout_at).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::prelude::*;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(async { 2 }.timeout_at(deadline).await, Ok(2));
+    /// # });
+    /// ```
+    fn timeout_at(self, deadline: Instant) -> Timeout<Self, Auto> {
+        crate::timeout_at(deadline, self)
+    }
+
+    /// Stops this future when `token` is cancelled; see
+    /// [`CancelToken::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::CancelToken;
+    /// use portasync::prelude::*;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let token = CancelToken::new();
+    /// token.cancel();
+    /// assert!(std::future::pending::<()>().cancel_on(&token).await.is_err());
+    /// # });
+    /// ```
+    fn cancel_on(self, token: &CancelToken) -> CancelOn<Self> {
+        CancelOn::new(self, token)
+    }
+}
+
+impl<F: Future> FutureExt for F {}

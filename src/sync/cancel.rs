@@ -1,0 +1,658 @@
+//! `CancelToken`: a tree of cancellation signals.
+//!
+//! Each node keeps its waiters and children under one small lock, next to an
+//! atomic flag for the fast `is_cancelled` check. event-listener would do
+//! the waiting equally well, but with everything under the node's own lock
+//! the whole cancel-versus-wait protocol is visible to loom (tests/loom.rs).
+//!
+//! Children are held strongly by their parent so that cancelling reaches
+//! them, and they leave the parent when their last handle is dropped, so a
+//! long-lived parent holds nothing for children that are gone.
+
+use crate::primitives::{Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// The error of a future stopped by a [`CancelToken`].
+///
+/// # Examples
+///
+/// ```
+/// use portasync::{CancelToken, Cancelled};
+///
+/// # futures_lite::future::block_on(async {
+/// let token = CancelToken::new();
+/// token.cancel();
+/// let err: Cancelled = token.run(std::future::pending::<()>()).await.unwrap_err();
+/// assert_eq!(err.to_string(), "operation was cancelled");
+/// # });
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("operation was cancelled")]
+pub struct Cancelled(());
+
+impl fmt::Debug for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cancelled")
+    }
+}
+
+/// A cancellation signal that can be shared, awaited and arranged in a tree,
+/// like tokio-util's `CancellationToken`, asyncio's `Task.cancel()` reaching
+/// a whole task tree, or a trio cancel scope.
+///
+/// - Clones share one token. [`cancel`](Self::cancel) is permanent and wakes
+///   every waiter once.
+/// - [`child`](Self::child) makes a token that is cancelled with its parent,
+///   never the other way; a child made after its parent was cancelled starts
+///   cancelled. A child whose handles are all dropped leaves its parent: no
+///   memory is held for it.
+/// - [`drop_guard`](Self::drop_guard) cancels when dropped (for "cancel the
+///   workers when this function returns or unwinds").
+///
+/// Cost: `is_cancelled` is one atomic load; making a child, waiting and
+/// cancelling each take the node's lock briefly.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::CancelToken;
+///
+/// # futures_lite::future::block_on(async {
+/// let shutdown = CancelToken::new();
+/// let worker = shutdown.child();
+/// let waiting = worker.cancelled();
+/// shutdown.cancel();
+/// waiting.await; // the child saw its parent's cancellation
+/// assert!(worker.is_cancelled());
+/// # });
+/// ```
+pub struct CancelToken {
+    node: Arc<Node>,
+}
+
+struct Node {
+    cancelled: AtomicBool,
+    /// Live `CancelToken` handles (clones, guards, owned futures) on this node.
+    handles: AtomicUsize,
+    parent: Option<Arc<Node>>,
+    /// This node's key in its parent's `children`.
+    key: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_key: usize,
+    children: HashMap<usize, Arc<Node>>,
+    waiters: HashMap<usize, Waker>,
+}
+
+/// Keeps a map that emptied out from holding its peak capacity forever.
+fn shrink<V>(map: &mut HashMap<usize, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
+    }
+}
+
+impl Inner {
+    fn next_key(&mut self) -> usize {
+        let key = self.next_key;
+        self.next_key = self.next_key.wrapping_add(1);
+        key
+    }
+}
+
+impl Node {
+    fn new(parent: Option<Arc<Node>>, key: usize, cancelled: bool) -> Arc<Self> {
+        Arc::new(Self {
+            cancelled: AtomicBool::new(cancelled),
+            handles: AtomicUsize::new(1),
+            parent,
+            key,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Cancels this node and its subtree, without recursion (a deep chain of
+    /// children cannot overflow the stack). Wakers run with no lock held.
+    fn cancel(this: &Arc<Self>) {
+        let mut pending = vec![this.clone()];
+        while let Some(node) = pending.pop() {
+            if node.cancelled.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let (children, waiters) = {
+                let mut inner = node.lock();
+                (std::mem::take(&mut inner.children), std::mem::take(&mut inner.waiters))
+            };
+            for waker in waiters.into_values() {
+                waker.wake();
+            }
+            pending.extend(children.into_values());
+        }
+    }
+}
+
+impl Drop for Node {
+    /// Frees a chain of ancestors held only by this node one at a time, not
+    /// recursively: a long chain of children cannot overflow the stack.
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(node) = parent {
+            parent = match Arc::try_unwrap(node) {
+                Ok(mut node) => node.parent.take(),
+                Err(_) => None,
+            };
+        }
+    }
+}
+
+impl CancelToken {
+    /// A new token, not cancelled, with no parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = portasync::CancelToken::new();
+    /// assert!(!token.is_cancelled());
+    /// ```
+    pub fn new() -> Self {
+        Self { node: Node::new(None, 0, false) }
+    }
+
+    /// Cancels this token and every child, grandchild and so on. Idempotent;
+    /// wakes every waiter once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = portasync::CancelToken::new();
+    /// token.cancel();
+    /// token.cancel();
+    /// assert!(token.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        Node::cancel(&self.node);
+    }
+
+    /// Whether the token has been cancelled (directly, or through a parent).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let parent = portasync::CancelToken::new();
+    /// let child = parent.child();
+    /// parent.cancel();
+    /// assert!(child.is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.node.is_cancelled()
+    }
+
+    /// A future that completes once the token is cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::CancelToken;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let token = CancelToken::new();
+    /// let remote = token.clone();
+    /// std::thread::spawn(move || remote.cancel());
+    /// token.cancelled().await;
+    /// # });
+    /// ```
+    pub fn cancelled(&self) -> WaitForCancel<'_> {
+        WaitForCancel { node: &self.node, key: None }
+    }
+
+    /// Like [`cancelled`](Self::cancelled), holding its own handle on the
+    /// token, so it can be moved into a spawned task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::CancelToken;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let token = CancelToken::new();
+    /// let waiting = token.cancelled_owned();
+    /// drop(token.clone());
+    /// token.cancel();
+    /// waiting.await;
+    /// # });
+    /// ```
+    pub fn cancelled_owned(&self) -> WaitForCancelOwned {
+        WaitForCancelOwned { token: self.clone(), key: None }
+    }
+
+    /// A token cancelled together with this one (and by its own `cancel`),
+    /// whose cancellation never reaches this one. Made after this token was
+    /// cancelled, it starts cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let parent = portasync::CancelToken::new();
+    /// let child = parent.child();
+    /// child.cancel();
+    /// assert!(!parent.is_cancelled());
+    /// ```
+    pub fn child(&self) -> CancelToken {
+        let mut inner = self.node.lock();
+        // Checked under the lock that `cancel` takes after setting the flag:
+        // either the child is registered before `cancel` empties the list,
+        // or the flag is already visible here.
+        if self.node.is_cancelled() {
+            return Self { node: Node::new(None, 0, true) };
+        }
+        let key = inner.next_key();
+        let node = Node::new(Some(self.node.clone()), key, false);
+        inner.children.insert(key, node.clone());
+        Self { node }
+    }
+
+    /// A guard that cancels this token when dropped; the token stays usable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = portasync::CancelToken::new();
+    /// {
+    ///     let _guard = token.drop_guard();
+    ///     assert!(!token.is_cancelled());
+    /// }
+    /// assert!(token.is_cancelled());
+    /// ```
+    pub fn drop_guard(&self) -> CancelGuard {
+        CancelGuard { token: Some(self.clone()) }
+    }
+
+    /// Runs `future` until it completes or this token is cancelled.
+    ///
+    /// # Errors
+    ///
+    /// The output is [`Cancelled`] if the token is cancelled first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::CancelToken;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let token = CancelToken::new();
+    /// assert_eq!(token.run(async { 7 }).await, Ok(7));
+    /// token.cancel();
+    /// assert!(token.run(std::future::pending::<()>()).await.is_err());
+    /// # });
+    /// ```
+    pub fn run<F: IntoFuture>(&self, future: F) -> CancelOn<F::IntoFuture> {
+        CancelOn { future: future.into_future(), token: self.clone(), key: None }
+    }
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for CancelToken {
+    fn clone(&self) -> Self {
+        self.node.handles.fetch_add(1, Ordering::Relaxed);
+        Self { node: self.node.clone() }
+    }
+}
+
+impl Drop for CancelToken {
+    fn drop(&mut self) {
+        if self.node.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        // The last handle: nobody can cancel this node directly any more, so
+        // its parent need not keep it (a cancelled parent has let go already).
+        if let Some(parent) = &self.node.parent {
+            let removed = {
+                let mut inner = parent.lock();
+                let removed = inner.children.remove(&self.node.key);
+                shrink(&mut inner.children);
+                removed
+            };
+            // Dropped with no lock held: it may be the last reference to a
+            // node whose own drop takes locks.
+            drop(removed);
+        }
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
+
+/// Registers `waker` on `node` under `key` unless the node is cancelled;
+/// `true` when cancelled. Shared by the futures below (non-generic).
+fn poll_cancelled(node: &Node, key: &mut Option<usize>, waker: &Waker) -> bool {
+    if node.is_cancelled() {
+        return true;
+    }
+    let stale = {
+        let mut inner = node.lock();
+        // Checked again under the lock `cancel` takes after setting the
+        // flag: a waker stored here is one `cancel` will find.
+        if node.is_cancelled() {
+            return true;
+        }
+        match key.and_then(|key| inner.waiters.get_mut(&key)) {
+            Some(stored) if stored.will_wake(waker) => None,
+            Some(stored) => Some(std::mem::replace(stored, waker.clone())),
+            None => {
+                let new_key = inner.next_key();
+                inner.waiters.insert(new_key, waker.clone());
+                *key = Some(new_key);
+                None
+            }
+        }
+    };
+    drop(stale); // outside the lock: a waker's drop may call back in
+    false
+}
+
+/// Leaves `node`'s waiter list, if still on it.
+fn forget_waiter(node: &Node, key: &mut Option<usize>) {
+    if let Some(key) = key.take() {
+        let waker = {
+            let mut inner = node.lock();
+            let waker = inner.waiters.remove(&key);
+            shrink(&mut inner.waiters);
+            waker
+        };
+        drop(waker);
+    }
+}
+
+/// The future of [`CancelToken::cancelled`].
+///
+/// # Examples
+///
+/// ```
+/// let token = portasync::CancelToken::new();
+/// token.cancel();
+/// futures_lite::future::block_on(token.cancelled());
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping it only removes it from the token's waiters.
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitForCancel<'a> {
+    node: &'a Arc<Node>,
+    key: Option<usize>,
+}
+
+impl Future for WaitForCancel<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if poll_cancelled(this.node, &mut this.key, cx.waker()) {
+            forget_waiter(this.node, &mut this.key);
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for WaitForCancel<'_> {
+    fn drop(&mut self) {
+        forget_waiter(self.node, &mut self.key);
+    }
+}
+
+impl fmt::Debug for WaitForCancel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForCancel").field("cancelled", &self.node.is_cancelled()).finish()
+    }
+}
+
+/// The future of [`CancelToken::cancelled_owned`].
+///
+/// # Examples
+///
+/// ```
+/// let token = portasync::CancelToken::new();
+/// let waiting = token.cancelled_owned();
+/// token.cancel();
+/// futures_lite::future::block_on(waiting);
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping it only removes it from the token's waiters.
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitForCancelOwned {
+    token: CancelToken,
+    key: Option<usize>,
+}
+
+impl Future for WaitForCancelOwned {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if poll_cancelled(&this.token.node, &mut this.key, cx.waker()) {
+            forget_waiter(&this.token.node, &mut this.key);
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for WaitForCancelOwned {
+    fn drop(&mut self) {
+        forget_waiter(&self.token.node, &mut self.key);
+    }
+}
+
+impl fmt::Debug for WaitForCancelOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForCancelOwned").field("token", &self.token).finish()
+    }
+}
+
+/// Cancels its token when dropped, from [`CancelToken::drop_guard`].
+///
+/// # Examples
+///
+/// ```
+/// let token = portasync::CancelToken::new();
+/// let guard = token.drop_guard();
+/// let token_again = guard.disarm(); // changed our mind: no cancel on drop
+/// assert!(!token_again.is_cancelled());
+/// ```
+#[must_use = "the token is cancelled as soon as the guard is dropped"]
+pub struct CancelGuard {
+    token: Option<CancelToken>,
+}
+
+impl CancelGuard {
+    /// Gives the token back without cancelling it.
+    pub fn disarm(mut self) -> CancelToken {
+        self.token.take().expect("the token is only taken here or on drop")
+    }
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            token.cancel();
+        }
+    }
+}
+
+impl fmt::Debug for CancelGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelGuard").field("token", &self.token).finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that stops when a [`CancelToken`] is cancelled, from
+    /// [`CancelToken::run`] or
+    /// [`FutureExt::cancel_on`](crate::prelude::FutureExt::cancel_on).
+    ///
+    /// The inner future is polled first, so a result that is ready is never
+    /// thrown away, even if the token was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::prelude::*;
+    /// use portasync::CancelToken;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let token = CancelToken::new();
+    /// token.cancel();
+    /// assert!(std::future::pending::<()>().cancel_on(&token).await.is_err());
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the inner future and leaves the token's waiters.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct CancelOn<F> {
+        #[pin]
+        future: F,
+        token: CancelToken,
+        key: Option<usize>,
+    }
+
+    impl<F> PinnedDrop for CancelOn<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            forget_waiter(&this.token.node, this.key);
+        }
+    }
+}
+
+impl<F> CancelOn<F> {
+    pub(crate) fn new(future: F, token: &CancelToken) -> Self {
+        Self { future, token: token.clone(), key: None }
+    }
+}
+
+impl<F: Future> Future for CancelOn<F> {
+    type Output = Result<F::Output, Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        if poll_cancelled(&this.token.node, this.key, cx.waker()) {
+            forget_waiter(&this.token.node, this.key);
+            return Poll::Ready(Err(Cancelled(())));
+        }
+        Poll::Pending
+    }
+}
+
+impl<F: fmt::Debug> fmt::Debug for CancelOn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelOn").field("future", &self.future).field("token", &self.token).finish()
+    }
+}
+
+#[cfg(all(test, not(portasync_loom)))]
+mod tests {
+    use super::CancelToken;
+
+    fn children(token: &CancelToken) -> usize {
+        token.node.lock().children.len()
+    }
+
+    fn capacity(token: &CancelToken) -> usize {
+        token.node.lock().children.capacity()
+    }
+
+    /// 100,000 children of one long-lived parent, one at a time and all at
+    /// once: afterwards the parent holds nothing for them.
+    #[test]
+    fn dropped_children_leave_no_trace() {
+        let parent = CancelToken::new();
+        for _ in 0..100_000 {
+            let child = parent.child();
+            let grandchild = child.child();
+            let _clone = grandchild.clone();
+        }
+        assert_eq!(children(&parent), 0);
+
+        let all: Vec<_> = (0..100_000).map(|_| parent.child()).collect();
+        assert_eq!(children(&parent), 100_000);
+        drop(all);
+        assert_eq!(children(&parent), 0);
+        assert!(capacity(&parent) <= 64, "kept the peak capacity: {}", capacity(&parent));
+    }
+
+    #[test]
+    fn cancelled_parent_lets_go_of_children() {
+        let parent = CancelToken::new();
+        let kept: Vec<_> = (0..10).map(|_| parent.child()).collect();
+        parent.cancel();
+        assert_eq!(children(&parent), 0);
+        assert!(kept.iter().all(CancelToken::is_cancelled));
+    }
+
+    #[test]
+    fn waiters_leave_when_dropped() {
+        let token = CancelToken::new();
+        for _ in 0..1_000 {
+            let mut waiting = Box::pin(token.cancelled());
+            assert!(futures_lite::future::block_on(futures_lite::future::poll_once(&mut waiting)).is_none());
+        }
+        assert!(token.node.lock().waiters.is_empty());
+    }
+
+    /// A chain deeper than any stack would allow for recursion.
+    #[test]
+    fn deep_chains_cancel_without_recursion() {
+        let root = CancelToken::new();
+        let mut chain = vec![root.clone()];
+        for _ in 0..200_000 {
+            let next = chain.last().unwrap().child();
+            chain.push(next);
+        }
+        root.cancel();
+        assert!(chain.last().unwrap().is_cancelled());
+        // Dropped root first, the deepest node frees the whole chain of
+        // ancestors: that must not recurse either.
+        drop(root);
+        drop(chain);
+    }
+
+    #[test]
+    fn child_of_a_cancelled_token_starts_cancelled() {
+        let parent = CancelToken::new();
+        parent.cancel();
+        let child = parent.child();
+        assert!(child.is_cancelled());
+        assert_eq!(children(&parent), 0);
+    }
+}
