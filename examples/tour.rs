@@ -4,13 +4,14 @@
 
 use portasync::prelude::*;
 use portasync::rt::{Auto, Runtime, Smol, Spawn, Timer};
-use portasync::{CancelToken, Deadline, interval, timeout};
+use portasync::{Backoff, CancelToken, Deadline, Jitter, RetryPolicy, StopReason, interval, retry, timeout};
 use std::time::Duration;
 
 fn main() {
     smol::block_on(async {
         runtime_layer().await;
         timeouts().await;
+        retries().await;
     });
 }
 
@@ -111,6 +112,60 @@ async fn timeouts() {
     for worker in workers {
         println!("  {}", worker.await.unwrap());
     }
+}
+
+/// A simulated flaky service: busy (with a Retry-After hint), or down, or fine.
+#[derive(Debug)]
+enum ServiceError {
+    Busy { retry_after: Duration },
+    Unavailable,
+    NotFound,
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Busy { retry_after } => write!(f, "busy, retry after {retry_after:?}"),
+            Self::Unavailable => f.write_str("service unavailable"),
+            Self::NotFound => f.write_str("not found"),
+        }
+    }
+}
+
+/// Retry with backoff, jitter, a server's hint, and a policy shared by call sites.
+async fn retries() {
+    println!("\n== retry ==");
+    let ms = Duration::from_millis;
+    // One policy for every call to this service.
+    let policy = RetryPolicy::default()
+        .backoff(Backoff::exponential(ms(5)).max_delay(ms(40)).jitter(Jitter::Full))
+        .max_attempts(6);
+
+    // The service answers: unavailable, busy (retry after 15ms), then fine.
+    let mut answers = vec![Ok("the page"), Err(ServiceError::Busy { retry_after: ms(15) }), Err(ServiceError::Unavailable)];
+    let start = Auto.now();
+    let page = retry(|| {
+        let answer = answers.pop().expect("asked too often");
+        async move { answer }
+    })
+    .policy(policy.clone())
+    .hint(|e: &ServiceError| match e {
+        ServiceError::Busy { retry_after } => Some(*retry_after),
+        _ => None,
+    })
+    .when(|e: &ServiceError| !matches!(e, ServiceError::NotFound))
+    .notify(|e: &ServiceError, delay| println!("  attempt failed ({e}); retrying in {delay:?}"))
+    .await;
+    println!("got {:?} after {:?}", page.map_err(|e| e.to_string()), Auto.now() - start);
+
+    // A missing page is not worth retrying: it stops at once.
+    let missing = retry(|| async { Err::<(), _>(ServiceError::NotFound) })
+        .policy(policy)
+        .when(|e: &ServiceError| !matches!(e, ServiceError::NotFound))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.reason(), StopReason::NotRetryable);
+    println!("{missing}");
 }
 
 async fn parallel_sum<R: Runtime>(rt: &R, numbers: Vec<u64>) -> u64 {

@@ -17,6 +17,7 @@
 //! | time limit on one await | [`timeout`], [`FutureExt::timeout`](prelude::traits::FutureExt::timeout) | `asyncio.wait_for`, trio's `fail_after` |
 //! | a deadline shared and moved while work runs | [`Deadline`] | `asyncio.timeout()` with `reschedule`, trio's cancel scope deadline |
 //! | periodic ticks | [`interval`] | a `while True: ...; await asyncio.sleep(p)` loop, without drift |
+//! | retry with exponential backoff | [`retry`], [`Backoff`], [`RetryPolicy`], [`RetryBudget`] | tenacity's `@retry(wait=wait_exponential(), stop=stop_after_attempt(n))` |
 //! | cancel a tree of work | [`CancelToken`], [`FutureExt::cancel_on`](prelude::traits::FutureExt::cancel_on) | `Task.cancel()`, trio's `CancelScope.cancel()` |
 //! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
 //! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
@@ -67,9 +68,13 @@ pub mod prelude;
 pub mod rt;
 
 mod ext;
+mod retry;
 mod sync;
 mod time;
 
+pub use retry::{
+    Backoff, Delays, Jitter, Retry, RetryBudget, RetryError, RetryFuture, RetryPolicy, StopReason, retry,
+};
 pub use time::{
     Deadline, DeadlineRun, Elapsed, Interval, Tick, Timeout, interval, interval_with, timeout, timeout_at,
     timeout_with,

@@ -87,3 +87,22 @@ fn time_and_cancel() {
         send::<DeadlineRun<Ready, portasync::rt::ManualClock>>();
     }
 }
+
+#[test]
+fn retry_types() {
+    use portasync::{Backoff, Delays, RetryBudget, RetryError, RetryPolicy, StopReason};
+    use std::future::IntoFuture;
+    error::<RetryError<std::io::Error>>();
+    send::<RetryPolicy>();
+    sync::<RetryPolicy>();
+    send::<RetryBudget>();
+    sync::<RetryBudget>();
+    send::<Backoff>();
+    sync::<Backoff>();
+    send::<Delays>();
+    send::<StopReason>();
+    // A retry of a Send operation is a Send future, so it can be spawned.
+    fn send_value<T: Send>(_: &T) {}
+    let running = portasync::retry(|| async { Ok::<_, std::io::Error>(1) }).into_future();
+    send_value(&running);
+}

@@ -12,8 +12,8 @@ pub const HANG: Duration = Duration::from_secs(60);
 
 /// Awaits `future`, failing the test if it takes longer than [`HANG`].
 /// async-io's timer works under every executor.
-pub async fn within<F: Future>(future: F) -> F::Output {
-    futures_lite::future::or(future, async {
+pub async fn within<F: std::future::IntoFuture>(future: F) -> F::Output {
+    futures_lite::future::or(future.into_future(), async {
         async_io::Timer::after(HANG).await;
         panic!("no progress within {HANG:?}: the feature under test hung");
     })
