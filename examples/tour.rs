@@ -4,7 +4,9 @@
 
 use portasync::prelude::*;
 use portasync::rt::{Auto, Runtime, Smol, Spawn, Timer};
-use portasync::{Backoff, CancelToken, Deadline, Jitter, RetryPolicy, StopReason, interval, retry, timeout};
+use portasync::{
+    Backoff, CancelToken, Deadline, Jitter, RetryPolicy, StopReason, TaskGroup, interval, join_all, race, retry, timeout,
+};
 use std::time::Duration;
 
 fn main() {
@@ -12,6 +14,7 @@ fn main() {
         runtime_layer().await;
         timeouts().await;
         retries().await;
+        task_groups().await;
     });
 }
 
@@ -166,6 +169,67 @@ async fn retries() {
         .unwrap_err();
     assert_eq!(missing.reason(), StopReason::NotRetryable);
     println!("{missing}");
+}
+
+/// Task groups: bounded concurrency, fail-fast, graceful shutdown; and the
+/// in-place combinators.
+async fn task_groups() {
+    println!("\n== task group ==");
+    let ms = Duration::from_millis;
+
+    // Ten jobs, at most three at a time; results in spawn order.
+    let mut group = TaskGroup::new().max_concurrent(3);
+    for job in 1..=10u64 {
+        group.spawn(async move {
+            portasync::sleep(ms(2 * (11 - job))).await; // later jobs are quicker
+            job * job
+        });
+    }
+    println!("squares, three at a time: {:?}", group.join().await);
+
+    // Fail fast: the first error cancels the siblings still running.
+    let mut group = TaskGroup::new();
+    group.spawn(async { Ok("fetched a") });
+    group.spawn(async move {
+        portasync::sleep(ms(5)).await;
+        Err("b: connection reset")
+    });
+    group.spawn(async move {
+        portasync::sleep(ms(10_000)).await;
+        Ok("fetched c, eventually")
+    });
+    match group.try_join().await {
+        Ok(pages) => println!("all fetched: {pages:?}"),
+        Err(err) => println!("try_join: {err}"),
+    }
+
+    // Background workers with an orderly stop: watch the token, get a grace period.
+    let mut workers = TaskGroup::new();
+    for id in 0..3 {
+        let stop = workers.token();
+        workers.spawn(async move {
+            let mut rounds = 0u32;
+            while !stop.is_cancelled() {
+                if id == 2 {
+                    std::future::pending::<()>().await; // a worker that never checks
+                }
+                portasync::sleep(ms(3)).await;
+                rounds += 1;
+            }
+            rounds
+        });
+    }
+    portasync::sleep(ms(20)).await;
+    let report = workers.shutdown_graceful(ms(50)).await;
+    println!("graceful shutdown: {} finished on their own, {} aborted", report.finished().len(), report.aborted());
+
+    // asyncio.gather and asyncio.wait(FIRST_COMPLETED), in place, no spawning.
+    let lengths = join_all(["a", "bb", "ccc"].map(|s| async move { s.len() })).await;
+    println!("join_all: {lengths:?}");
+    let quick = portasync::sleep(ms(1));
+    let slow = portasync::sleep(ms(1_000));
+    let (winner, ()) = race([quick, slow]).await;
+    println!("race: sleep #{winner} finished first");
 }
 
 async fn parallel_sum<R: Runtime>(rt: &R, numbers: Vec<u64>) -> u64 {

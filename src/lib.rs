@@ -18,6 +18,8 @@
 //! | a deadline shared and moved while work runs | [`Deadline`] | `asyncio.timeout()` with `reschedule`, trio's cancel scope deadline |
 //! | periodic ticks | [`interval`] | a `while True: ...; await asyncio.sleep(p)` loop, without drift |
 //! | retry with exponential backoff | [`retry`], [`Backoff`], [`RetryPolicy`], [`RetryBudget`] | tenacity's `@retry(wait=wait_exponential(), stop=stop_after_attempt(n))` |
+//! | a group of tasks with structured shutdown | [`TaskGroup`] (`spawn`, `join_next`, `join`, `try_join`, `shutdown_graceful`, `max_concurrent`) | `asyncio.TaskGroup`, trio nursery, `create_task` + a tracking set |
+//! | run futures together in place | [`join_all`], [`try_join_all`], [`race`] | `asyncio.gather` (with and without `return_exceptions`), `asyncio.wait(FIRST_COMPLETED)` |
 //! | cancel a tree of work | [`CancelToken`], [`FutureExt::cancel_on`](prelude::traits::FutureExt::cancel_on) | `Task.cancel()`, trio's `CancelScope.cancel()` |
 //! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
 //! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
@@ -70,8 +72,13 @@ pub mod rt;
 mod ext;
 mod retry;
 mod sync;
+mod task;
 mod time;
 
+pub use task::{
+    AbortHandle, GroupError, Join, JoinAll, JoinNext, Race, Shutdown, ShutdownAll, ShutdownGraceful, TaskGroup,
+    TryJoin, TryJoinAll, join_all, race, try_join_all,
+};
 pub use retry::{
     Backoff, Delays, Jitter, Retry, RetryBudget, RetryError, RetryFuture, RetryPolicy, StopReason, retry,
 };

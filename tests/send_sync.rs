@@ -106,3 +106,20 @@ fn retry_types() {
     let running = portasync::retry(|| async { Ok::<_, std::io::Error>(1) }).into_future();
     send_value(&running);
 }
+
+#[test]
+fn task_types() {
+    use portasync::{AbortHandle, GroupError, JoinAll, Race, Shutdown, TaskGroup, TryJoinAll};
+    type Ready = std::future::Ready<u8>;
+    send::<TaskGroup<u8>>();
+    sync::<TaskGroup<u8>>();
+    unpin::<TaskGroup<u8>>();
+    send::<AbortHandle>();
+    sync::<AbortHandle>();
+    error::<GroupError<std::io::Error>>();
+    send::<Shutdown<u8>>();
+    send::<JoinAll<Ready>>();
+    send::<TryJoinAll<std::future::Ready<Result<u8, ()>>>>();
+    send::<Race<Ready>>();
+    unpin::<JoinAll<Ready>>();
+}

@@ -166,3 +166,44 @@ impl Harness for AutoInTokio {
         tokio_runtime().block_on(body(portasync::rt::Auto))
     }
 }
+
+/// A runtime that spawns on a real executor but keeps time on a
+/// `ManualClock`: for timing logic of patterns that also spawn.
+#[cfg(feature = "test-util")]
+#[derive(Clone)]
+pub struct ManualTime<S> {
+    pub spawner: S,
+    pub clock: portasync::rt::ManualClock,
+}
+
+#[cfg(feature = "test-util")]
+impl<S: portasync::rt::Spawn> portasync::rt::Spawn for ManualTime<S> {
+    fn spawn<F>(&self, future: F) -> portasync::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawner.spawn(future)
+    }
+
+    fn spawn_blocking<F, T>(&self, f: F) -> portasync::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawner.spawn_blocking(f)
+    }
+}
+
+#[cfg(feature = "test-util")]
+impl<S: Clone + Send + Sync + 'static> portasync::rt::Timer for ManualTime<S> {
+    type Sleep = portasync::rt::ManualSleep;
+
+    fn now(&self) -> std::time::Instant {
+        self.clock.now()
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Self::Sleep {
+        self.clock.sleep_until(deadline)
+    }
+}

@@ -1,0 +1,90 @@
+//! Spawn and join 10,000 trivial tasks through a TaskGroup beside raw
+//! spawning and tokio's JoinSet; join_all beside futures' join_all; all in
+//! the same run.
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use portasync::TaskGroup;
+use portasync::rt::{Smol, Tokio};
+use std::future::ready;
+use std::hint::black_box;
+
+const TASKS: u64 = 10_000;
+
+fn groups(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_join_10k");
+    group.sample_size(30);
+    group.bench_function("smol/raw spawn + Vec", |b| {
+        b.iter(|| {
+            smol::block_on(async {
+                let tasks: Vec<_> = (0..TASKS).map(|i| smol::spawn(async move { black_box(i) })).collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await;
+                }
+                sum
+            })
+        })
+    });
+    group.bench_function("smol/TaskGroup", |b| {
+        b.iter(|| {
+            smol::block_on(async {
+                let mut tasks = TaskGroup::with_runtime(Smol::global());
+                for i in 0..TASKS {
+                    tasks.spawn(async move { black_box(i) });
+                }
+                let mut sum = 0;
+                while let Some(result) = tasks.join_next().await {
+                    sum += result.unwrap();
+                }
+                sum
+            })
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    group.bench_function("tokio/JoinSet", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for i in 0..TASKS {
+                    tasks.spawn(async move { black_box(i) });
+                }
+                let mut sum = 0;
+                while let Some(result) = tasks.join_next().await {
+                    sum += result.unwrap();
+                }
+                sum
+            })
+        })
+    });
+    group.bench_function("tokio/TaskGroup", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut tasks = TaskGroup::with_runtime(Tokio::current());
+                for i in 0..TASKS {
+                    tasks.spawn(async move { black_box(i) });
+                }
+                let mut sum = 0;
+                while let Some(result) = tasks.join_next().await {
+                    sum += result.unwrap();
+                }
+                sum
+            })
+        })
+    });
+    group.finish();
+}
+
+fn combinators(c: &mut Criterion) {
+    let mut group = c.benchmark_group("join_all_10k_ready");
+    group.bench_function("futures::join_all", |b| {
+        b.iter(|| futures_lite::future::block_on(futures::future::join_all((0..TASKS).map(|i| ready(black_box(i))))))
+    });
+    group.bench_function("portasync::join_all", |b| {
+        b.iter(|| futures_lite::future::block_on(portasync::join_all((0..TASKS).map(|i| ready(black_box(i))))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, groups, combinators);
+criterion_main!(benches);

@@ -1,0 +1,10 @@
+//! Structured concurrency: task groups that own their tasks, and in-place
+//! combinators that run futures concurrently without spawning.
+
+mod group;
+mod join;
+
+pub use group::{
+    AbortHandle, GroupError, Join, JoinNext, Shutdown, ShutdownAll, ShutdownGraceful, TaskGroup, TryJoin,
+};
+pub use join::{JoinAll, Race, TryJoinAll, join_all, race, try_join_all};
