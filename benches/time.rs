@@ -26,6 +26,8 @@ fn timeout_on_a_ready_future(c: &mut Criterion) {
     let second = Duration::from_secs(1);
     let deadline = Instant::now() + 3600 * second;
     group.bench_function("bare future", |b| b.iter(|| poll_once(ready(black_box(1)))));
+    // The floor for anything that fixes its deadline at the call.
+    group.bench_function("one clock read (Instant::now)", |b| b.iter(Instant::now));
     group.bench_function("portasync/timeout", |b| b.iter(|| poll_once(timeout(second, ready(black_box(1))))));
     group.bench_function("portasync/timeout_at", |b| b.iter(|| poll_once(timeout_at(deadline, ready(black_box(1))))));
     group.bench_function("portasync/timeout_with(Smol)", |b| {

@@ -10,7 +10,6 @@
 //! long-lived parent holds nothing for children that are gone.
 
 use crate::primitives::{Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
-use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -86,23 +85,75 @@ struct Node {
 
 #[derive(Default)]
 struct Inner {
-    next_key: usize,
-    children: HashMap<usize, Arc<Node>>,
-    waiters: HashMap<usize, Waker>,
+    children: Slab<Arc<Node>>,
+    waiters: Slab<Waker>,
 }
 
-/// Keeps a map that emptied out from holding its peak capacity forever.
-fn shrink<V>(map: &mut HashMap<usize, V>) {
-    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-        map.shrink_to_fit();
+/// Entries under stable keys, with no hashing: a key is reused only after
+/// its entry was removed. Once empty it lets go of its peak capacity.
+/// (After a cancel takes everything, no entry is added again, so a stale key
+/// never meets a new entry.)
+struct Slab<T> {
+    entries: Vec<Option<T>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self { entries: Vec::new(), free: Vec::new(), len: 0 }
     }
 }
 
-impl Inner {
-    fn next_key(&mut self) -> usize {
-        let key = self.next_key;
-        self.next_key = self.next_key.wrapping_add(1);
-        key
+impl<T> Slab<T> {
+    fn insert(&mut self, value: T) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(key) => {
+                self.entries[key] = Some(value);
+                key
+            }
+            None => {
+                self.entries.push(Some(value));
+                self.entries.len() - 1
+            }
+        }
+    }
+
+    /// The key the next `insert` will return.
+    fn vacant_key(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.entries.len())
+    }
+
+    fn get_mut(&mut self, key: usize) -> Option<&mut T> {
+        self.entries.get_mut(key)?.as_mut()
+    }
+
+    fn remove(&mut self, key: usize) -> Option<T> {
+        let value = self.entries.get_mut(key)?.take()?;
+        self.len -= 1;
+        if self.len == 0 {
+            self.entries.clear();
+            self.free.clear();
+            if self.entries.capacity() > 64 {
+                self.entries.shrink_to_fit();
+                self.free.shrink_to_fit();
+            }
+        } else {
+            self.free.push(key);
+        }
+        Some(value)
+    }
+
+    fn take_all(&mut self) -> impl Iterator<Item = T> + use<T> {
+        self.len = 0;
+        self.free.clear();
+        std::mem::take(&mut self.entries).into_iter().flatten()
+    }
+
+    #[cfg(all(test, not(portasync_loom)))]
+    fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -133,14 +184,14 @@ impl Node {
             if node.cancelled.swap(true, Ordering::AcqRel) {
                 continue;
             }
-            let (children, waiters) = {
+            let (children, waiters): (Vec<_>, Vec<_>) = {
                 let mut inner = node.lock();
-                (std::mem::take(&mut inner.children), std::mem::take(&mut inner.waiters))
+                (inner.children.take_all().collect(), inner.waiters.take_all().collect())
             };
-            for waker in waiters.into_values() {
+            for waker in waiters {
                 waker.wake();
             }
-            pending.extend(children.into_values());
+            pending.extend(children);
         }
     }
 }
@@ -259,9 +310,10 @@ impl CancelToken {
         if self.node.is_cancelled() {
             return Self { node: Node::new(None, 0, true) };
         }
-        let key = inner.next_key();
+        let key = inner.children.vacant_key();
         let node = Node::new(Some(self.node.clone()), key, false);
-        inner.children.insert(key, node.clone());
+        let taken = inner.children.insert(node.clone());
+        debug_assert_eq!(taken, key);
         Self { node }
     }
 
@@ -325,12 +377,7 @@ impl Drop for CancelToken {
         // The last handle: nobody can cancel this node directly any more, so
         // its parent need not keep it (a cancelled parent has let go already).
         if let Some(parent) = &self.node.parent {
-            let removed = {
-                let mut inner = parent.lock();
-                let removed = inner.children.remove(&self.node.key);
-                shrink(&mut inner.children);
-                removed
-            };
+            let removed = parent.lock().children.remove(self.node.key);
             // Dropped with no lock held: it may be the last reference to a
             // node whose own drop takes locks.
             drop(removed);
@@ -357,13 +404,11 @@ fn poll_cancelled(node: &Node, key: &mut Option<usize>, waker: &Waker) -> bool {
         if node.is_cancelled() {
             return true;
         }
-        match key.and_then(|key| inner.waiters.get_mut(&key)) {
+        match key.and_then(|key| inner.waiters.get_mut(key)) {
             Some(stored) if stored.will_wake(waker) => None,
             Some(stored) => Some(std::mem::replace(stored, waker.clone())),
             None => {
-                let new_key = inner.next_key();
-                inner.waiters.insert(new_key, waker.clone());
-                *key = Some(new_key);
+                *key = Some(inner.waiters.insert(waker.clone()));
                 None
             }
         }
@@ -375,12 +420,7 @@ fn poll_cancelled(node: &Node, key: &mut Option<usize>, waker: &Waker) -> bool {
 /// Leaves `node`'s waiter list, if still on it.
 fn forget_waiter(node: &Node, key: &mut Option<usize>) {
     if let Some(key) = key.take() {
-        let waker = {
-            let mut inner = node.lock();
-            let waker = inner.waiters.remove(&key);
-            shrink(&mut inner.waiters);
-            waker
-        };
+        let waker = node.lock().waiters.remove(key);
         drop(waker);
     }
 }
@@ -589,7 +629,7 @@ mod tests {
     }
 
     fn capacity(token: &CancelToken) -> usize {
-        token.node.lock().children.capacity()
+        token.node.lock().children.entries.capacity()
     }
 
     /// 100,000 children of one long-lived parent, one at a time and all at
@@ -627,7 +667,7 @@ mod tests {
             let mut waiting = Box::pin(token.cancelled());
             assert!(futures_lite::future::block_on(futures_lite::future::poll_once(&mut waiting)).is_none());
         }
-        assert!(token.node.lock().waiters.is_empty());
+        assert_eq!(token.node.lock().waiters.len(), 0);
     }
 
     /// A chain deeper than any stack would allow for recursion.
