@@ -5,14 +5,18 @@
 use portasync::prelude::*;
 use portasync::rt::{Auto, Runtime, Smol, Spawn, Timer};
 use portasync::{
-    Backoff, CancelToken, Deadline, Jitter, RetryPolicy, StopReason, TaskGroup, interval, join_all, race, retry, timeout,
+    Backoff, CancelToken, Deadline, Jitter, RetryPolicy, Semaphore, StopReason, TaskGroup, interval, join_all, race,
+    retry, timeout,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 fn main() {
     smol::block_on(async {
         runtime_layer().await;
         timeouts().await;
+        semaphores().await;
         retries().await;
         task_groups().await;
     });
@@ -115,6 +119,56 @@ async fn timeouts() {
     for worker in workers {
         println!("  {}", worker.await.unwrap());
     }
+}
+
+/// Bounded concurrent work: a fair, weighted, resizable, closable semaphore.
+async fn semaphores() {
+    println!("\n== semaphore ==");
+
+    // Ten jobs, at most three at once (asyncio's `Semaphore(3)`).
+    let limit = Arc::new(Semaphore::new(3));
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let jobs: Vec<_> = (0..10)
+        .map(|i| {
+            let (limit, running, peak) = (limit.clone(), running.clone(), peak.clone());
+            portasync::spawn(async move {
+                let _permit = limit.acquire().await.expect("not closed");
+                peak.fetch_max(running.fetch_add(1, SeqCst) + 1, SeqCst);
+                portasync::sleep(Duration::from_millis(5)).await;
+                running.fetch_sub(1, SeqCst);
+                i * i
+            })
+        })
+        .collect();
+    let mut squares = Vec::new();
+    for job in jobs {
+        squares.push(job.await.unwrap());
+    }
+    println!("10 jobs with a limit of 3: at most {} ran at once; {squares:?}", peak.load(SeqCst));
+
+    // Weighted and strictly fair: a job that needs all three permits waits at
+    // the head of the queue, collecting permits as they come back, and nobody
+    // overtakes it, not even `try_acquire`.
+    let two = limit.acquire_many(2).await.unwrap();
+    let mut big = limit.acquire_many(3);
+    let waiting = futures_lite::future::poll_once(&mut big).await.is_none();
+    println!(
+        "a job for 3 permits waits: {waiting}; free now: {}; try_acquire: {:?}",
+        limit.available_permits(),
+        limit.try_acquire().err()
+    );
+    drop(two);
+    let all = big.await.unwrap();
+    println!("after the release it holds {} permits", all.num_permits());
+    drop(all);
+
+    // Resizable at run time, like trio's `CapacityLimiter.total_tokens`.
+    limit.set_capacity(5);
+    println!("capacity raised to {}: {} free", limit.capacity(), limit.available_permits());
+
+    // Closing fails every pending and later acquire; held permits stay valid.
+    limit.close();
+    println!("after close(): {}", limit.acquire().await.unwrap_err());
 }
 
 /// A simulated flaky service: busy (with a Retry-After hint), or down, or fine.

@@ -2,10 +2,11 @@
 
 use crate::rt::Auto;
 use crate::{CancelOn, CancelToken, Timeout};
-use std::future::Future;
+use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
-/// Timeouts and cancellation as methods on every future; in
+/// Timeouts and cancellation as methods on every future, and on everything
+/// that becomes one when awaited (such as a [`retry`](crate::retry)); in
 /// [`prelude`](crate::prelude).
 ///
 /// # Examples
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 /// assert_eq!(result, Ok(Ok(1)));
 /// # });
 /// ```
-pub trait FutureExt: Future + Sized {
+pub trait FutureExt: IntoFuture + Sized {
     /// Limits this future to `duration` on [`Auto`]'s clock, fixed now; see
     /// [`timeout`](crate::timeout).
     ///
@@ -35,7 +36,7 @@ pub trait FutureExt: Future + Sized {
     /// assert!(std::future::pending::<()>().timeout(Duration::ZERO).await.is_err());
     /// # });
     /// ```
-    fn timeout(self, duration: Duration) -> Timeout<Self> {
+    fn timeout(self, duration: Duration) -> Timeout<Self::IntoFuture> {
         crate::timeout(duration, self)
     }
 
@@ -53,7 +54,7 @@ pub trait FutureExt: Future + Sized {
     /// assert_eq!(async { 2 }.timeout_at(deadline).await, Ok(2));
     /// # });
     /// ```
-    fn timeout_at(self, deadline: Instant) -> Timeout<Self, Auto> {
+    fn timeout_at(self, deadline: Instant) -> Timeout<Self::IntoFuture, Auto> {
         crate::timeout_at(deadline, self)
     }
 
@@ -72,9 +73,9 @@ pub trait FutureExt: Future + Sized {
     /// assert!(std::future::pending::<()>().cancel_on(&token).await.is_err());
     /// # });
     /// ```
-    fn cancel_on(self, token: &CancelToken) -> CancelOn<Self> {
-        CancelOn::new(self, token)
+    fn cancel_on(self, token: &CancelToken) -> CancelOn<Self::IntoFuture> {
+        CancelOn::new(self.into_future(), token)
     }
 }
 
-impl<F: Future> FutureExt for F {}
+impl<F: IntoFuture> FutureExt for F {}

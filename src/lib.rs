@@ -23,6 +23,7 @@
 //! | cancel a tree of work | [`CancelToken`], [`FutureExt::cancel_on`](prelude::traits::FutureExt::cancel_on) | `Task.cancel()`, trio's `CancelScope.cancel()` |
 //! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
 //! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
+//! | bound concurrency, weighted and resizable | [`Semaphore`] (fair, closable, cancel-safe) | `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, trio's `CapacityLimiter` |
 //! | `Lock`, `Event`, `Queue`, `Condition`, `Barrier` | [async-lock], [event-listener], [async-channel] (not rewritten here) | `asyncio.Lock`, `asyncio.Event`, `asyncio.Queue` |
 //!
 //! [async-lock]: https://docs.rs/async-lock
@@ -87,6 +88,10 @@ pub use time::{
     timeout_with,
 };
 pub use sync::{CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned};
+pub use sync::{
+    Acquire, AcquireError, AcquireOwned, OwnedSemaphorePermit, Semaphore, SemaphorePermit,
+    TryAcquireError,
+};
 
 pub use rt::{JoinError, JoinHandle, Sleep};
 

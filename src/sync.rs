@@ -8,5 +8,10 @@
 //! MPMC channels, asyncio's `Queue`), all executor-neutral already.
 
 mod cancel;
+mod semaphore;
 
 pub use cancel::{CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned};
+pub use semaphore::{
+    Acquire, AcquireError, AcquireOwned, OwnedSemaphorePermit, Semaphore, SemaphorePermit,
+    TryAcquireError,
+};
