@@ -25,11 +25,18 @@ async fn fetch(x: u64) -> Result<u64, std::io::Error> {
 
 fn first_try_success(c: &mut Criterion) {
     let mut group = c.benchmark_group("retry_first_try_success");
-    group.bench_function("direct call", |b| b.iter(|| run(fetch(black_box(1))).unwrap()));
+    group.bench_function("direct call", |b| {
+        b.iter(|| run(fetch(black_box(1))).unwrap())
+    });
     group.bench_function("portasync/retry", |b| {
         b.iter(|| {
-            let backoff = Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(5));
-            run(retry(|| fetch(black_box(1))).backoff(backoff).max_attempts(5).into_future()).unwrap()
+            let backoff =
+                Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(5));
+            run(retry(|| fetch(black_box(1)))
+                .backoff(backoff)
+                .max_attempts(5)
+                .into_future())
+            .unwrap()
         })
     });
     group.bench_function("portasync/retry+when", |b| {

@@ -16,7 +16,9 @@ fn spawn_and_await(c: &mut Criterion) {
     group.bench_function("smol/raw", |b| {
         b.iter(|| {
             smol::block_on(async {
-                let tasks: Vec<_> = (0..TASKS).map(|i| smol::spawn(async move { black_box(i) })).collect();
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|i| smol::spawn(async move { black_box(i) }))
+                    .collect();
                 let mut sum = 0;
                 for task in tasks {
                     sum += task.await;
@@ -29,7 +31,9 @@ fn spawn_and_await(c: &mut Criterion) {
         let rt = Smol::global();
         b.iter(|| {
             smol::block_on(async {
-                let tasks: Vec<_> = (0..TASKS).map(|i| rt.spawn(async move { black_box(i) })).collect();
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|i| rt.spawn(async move { black_box(i) }))
+                    .collect();
                 let mut sum = 0;
                 for task in tasks {
                     sum += task.await.unwrap();
@@ -39,11 +43,17 @@ fn spawn_and_await(c: &mut Criterion) {
         })
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     group.bench_function("tokio/raw", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let tasks: Vec<_> = (0..TASKS).map(|i| tokio::spawn(async move { black_box(i) })).collect();
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|i| tokio::spawn(async move { black_box(i) }))
+                    .collect();
                 let mut sum = 0;
                 for task in tasks {
                     sum += task.await.unwrap();
@@ -56,7 +66,9 @@ fn spawn_and_await(c: &mut Criterion) {
         let rt = Tokio::from_handle(runtime.handle().clone());
         b.iter(|| {
             runtime.block_on(async {
-                let tasks: Vec<_> = (0..TASKS).map(|i| rt.spawn(async move { black_box(i) })).collect();
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|i| rt.spawn(async move { black_box(i) }))
+                    .collect();
                 let mut sum = 0;
                 for task in tasks {
                     sum += task.await.unwrap();

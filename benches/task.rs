@@ -17,7 +17,9 @@ fn groups(c: &mut Criterion) {
     group.bench_function("smol/raw spawn + Vec", |b| {
         b.iter(|| {
             smol::block_on(async {
-                let tasks: Vec<_> = (0..TASKS).map(|i| smol::spawn(async move { black_box(i) })).collect();
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|i| smol::spawn(async move { black_box(i) }))
+                    .collect();
                 let mut sum = 0;
                 for task in tasks {
                     sum += task.await;
@@ -41,7 +43,11 @@ fn groups(c: &mut Criterion) {
             })
         })
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     group.bench_function("tokio/JoinSet", |b| {
         b.iter(|| {
             runtime.block_on(async {
@@ -78,10 +84,18 @@ fn groups(c: &mut Criterion) {
 fn combinators(c: &mut Criterion) {
     let mut group = c.benchmark_group("join_all_10k_ready");
     group.bench_function("futures::join_all", |b| {
-        b.iter(|| futures_lite::future::block_on(futures::future::join_all((0..TASKS).map(|i| ready(black_box(i))))))
+        b.iter(|| {
+            futures_lite::future::block_on(futures::future::join_all(
+                (0..TASKS).map(|i| ready(black_box(i))),
+            ))
+        })
     });
     group.bench_function("portasync::join_all", |b| {
-        b.iter(|| futures_lite::future::block_on(portasync::join_all((0..TASKS).map(|i| ready(black_box(i))))))
+        b.iter(|| {
+            futures_lite::future::block_on(portasync::join_all(
+                (0..TASKS).map(|i| ready(black_box(i))),
+            ))
+        })
     });
     group.finish();
 }

@@ -2,12 +2,14 @@
 //!
 //! Run it with `cargo run --example tour`.
 
+use futures_lite::StreamExt;
 use portasync::prelude::*;
 use portasync::rt::{Auto, Runtime, Smol, Spawn, Timer};
 use portasync::{
-    Backoff, CancelToken, Deadline, Jitter, RetryPolicy, Semaphore, StopReason, TaskGroup, interval, join_all, race,
-    retry, timeout,
+    Backoff, CancelToken, Deadline, Jitter, RetryPolicy, Semaphore, StopReason, TaskGroup,
+    interval, join_all, race, retry, timeout,
 };
+use portasync::{KeyedRateLimiter, Quota, RateLimiter, SlidingWindow, throttle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
@@ -19,6 +21,7 @@ fn main() {
         semaphores().await;
         retries().await;
         task_groups().await;
+        rate_limits().await;
     });
 }
 
@@ -71,8 +74,14 @@ async fn timeouts() {
         portasync::sleep(ms(200)).await;
         "slow answer"
     };
-    println!("200ms of work with a 20ms limit: {:?}", timeout(ms(20), slow).await);
-    println!("ready work with a zero limit: {:?}", async { "instant" }.timeout(Duration::ZERO).await);
+    println!(
+        "200ms of work with a 20ms limit: {:?}",
+        timeout(ms(20), slow).await
+    );
+    println!(
+        "ready work with a zero limit: {:?}",
+        async { "instant" }.timeout(Duration::ZERO).await
+    );
 
     // asyncio.timeout() with reschedule: one deadline for several steps,
     // extended while they run.
@@ -85,7 +94,10 @@ async fn timeouts() {
             extender.reschedule(Some(Auto.now() + ms(30))); // made progress: more time
         }
     };
-    println!("three 15ms steps under a 30ms deadline that grows: {:?}", deadline.run(steps).await);
+    println!(
+        "three 15ms steps under a 30ms deadline that grows: {:?}",
+        deadline.run(steps).await
+    );
 
     // Ticks on a fixed schedule, without drift.
     let mut ticks = interval(ms(10));
@@ -144,7 +156,10 @@ async fn semaphores() {
     for job in jobs {
         squares.push(job.await.unwrap());
     }
-    println!("10 jobs with a limit of 3: at most {} ran at once; {squares:?}", peak.load(SeqCst));
+    println!(
+        "10 jobs with a limit of 3: at most {} ran at once; {squares:?}",
+        peak.load(SeqCst)
+    );
 
     // Weighted and strictly fair: a job that needs all three permits waits at
     // the head of the queue, collecting permits as they come back, and nobody
@@ -164,7 +179,11 @@ async fn semaphores() {
 
     // Resizable at run time, like trio's `CapacityLimiter.total_tokens`.
     limit.set_capacity(5);
-    println!("capacity raised to {}: {} free", limit.capacity(), limit.available_permits());
+    println!(
+        "capacity raised to {}: {} free",
+        limit.capacity(),
+        limit.available_permits()
+    );
 
     // Closing fails every pending and later acquire; held permits stay valid.
     limit.close();
@@ -195,11 +214,21 @@ async fn retries() {
     let ms = Duration::from_millis;
     // One policy for every call to this service.
     let policy = RetryPolicy::default()
-        .backoff(Backoff::exponential(ms(5)).max_delay(ms(40)).jitter(Jitter::Full))
+        .backoff(
+            Backoff::exponential(ms(5))
+                .max_delay(ms(40))
+                .jitter(Jitter::Full),
+        )
         .max_attempts(6);
 
     // The service answers: unavailable, busy (retry after 15ms), then fine.
-    let mut answers = vec![Ok("the page"), Err(ServiceError::Busy { retry_after: ms(15) }), Err(ServiceError::Unavailable)];
+    let mut answers = vec![
+        Ok("the page"),
+        Err(ServiceError::Busy {
+            retry_after: ms(15),
+        }),
+        Err(ServiceError::Unavailable),
+    ];
     let start = Auto.now();
     let page = retry(|| {
         let answer = answers.pop().expect("asked too often");
@@ -213,7 +242,11 @@ async fn retries() {
     .when(|e: &ServiceError| !matches!(e, ServiceError::NotFound))
     .notify(|e: &ServiceError, delay| println!("  attempt failed ({e}); retrying in {delay:?}"))
     .await;
-    println!("got {:?} after {:?}", page.map_err(|e| e.to_string()), Auto.now() - start);
+    println!(
+        "got {:?} after {:?}",
+        page.map_err(|e| e.to_string()),
+        Auto.now() - start
+    );
 
     // A missing page is not worth retrying: it stops at once.
     let missing = retry(|| async { Err::<(), _>(ServiceError::NotFound) })
@@ -275,7 +308,11 @@ async fn task_groups() {
     }
     portasync::sleep(ms(20)).await;
     let report = workers.shutdown_graceful(ms(50)).await;
-    println!("graceful shutdown: {} finished on their own, {} aborted", report.finished().len(), report.aborted());
+    println!(
+        "graceful shutdown: {} finished on their own, {} aborted",
+        report.finished().len(),
+        report.aborted()
+    );
 
     // asyncio.gather and asyncio.wait(FIRST_COMPLETED), in place, no spawning.
     let lengths = join_all(["a", "bb", "ccc"].map(|s| async move { s.len() })).await;
@@ -284,6 +321,60 @@ async fn task_groups() {
     let slow = portasync::sleep(ms(1_000));
     let (winner, ()) = race([quick, slow]).await;
     println!("race: sleep #{winner} finished first");
+}
+
+/// Rate limits: an exact GCRA with fair waiting, a throttled stream, one
+/// limit per key, and a strict sliding window.
+async fn rate_limits() {
+    println!("\n== rate limit ==");
+    let since = |start: std::time::Instant| (Auto.now() - start).as_millis();
+
+    // aiolimiter's `async with AsyncLimiter(20, 1):`, with bursts of 5.
+    let limiter = RateLimiter::new(Quota::per_second(20).burst(5));
+    let start = Auto.now();
+    for cell in 0..8 {
+        limiter.acquire().await;
+        println!("  cell {cell} at {:>3} ms", since(start));
+    }
+    // `check` answers at once, with the exact time to come back.
+    match limiter.check() {
+        Ok(()) => println!("check: allowed"),
+        Err(refused) => println!("check: refused, retry in {:?}", refused.wait_time()),
+    }
+
+    // Waiters are served in the order they arrived, each woken once; a
+    // stream can be paced by the same kind of limiter.
+    let paced = throttle(
+        futures_lite::stream::iter(["a", "b", "c"]),
+        &RateLimiter::new(Quota::per_second(10).burst(1)),
+    );
+    let mut paced = std::pin::pin!(paced);
+    let start = Auto.now();
+    while let Some(item) = paced.next().await {
+        println!("  throttled item {item:?} at {:>3} ms", since(start));
+    }
+
+    // One limit per key: per user, per client address.
+    let per_client = KeyedRateLimiter::new(Quota::per_minute(2));
+    for client in ["alice", "alice", "alice", "bob"] {
+        let verdict = if per_client.check(&client).is_ok() {
+            "allowed"
+        } else {
+            "limited"
+        };
+        println!("  {client}: {verdict}");
+    }
+
+    // The strict "at most n in any window" of the asyncio recipe.
+    let window = SlidingWindow::new(3, Duration::from_millis(100));
+    let admitted = (0..5).filter(|_| window.check().is_ok()).count();
+    println!("sliding window of 3 per 100ms: {admitted} of 5 admitted at once");
+    let start = Auto.now();
+    window.acquire().await;
+    println!(
+        "the 4th waited {} ms for the first to leave the window",
+        since(start)
+    );
 }
 
 async fn parallel_sum<R: Runtime>(rt: &R, numbers: Vec<u64>) -> u64 {

@@ -24,6 +24,8 @@
 //! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
 //! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
 //! | bound concurrency, weighted and resizable | [`Semaphore`] (fair, closable, cancel-safe) | `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, trio's `CapacityLimiter` |
+//! | n per period, with bursts; wait your turn | [`RateLimiter`], [`Quota`], [`throttle`] (exact GCRA, FIFO, cancel-safe) | aiolimiter's `async with AsyncLimiter(n, period):` |
+//! | at most n in any window; one limit per key | [`SlidingWindow`], [`KeyedRateLimiter`] | the asyncio sliding-window recipe (a deque of timestamps) |
 //! | `Lock`, `Event`, `Queue`, `Condition`, `Barrier` | [async-lock], [event-listener], [async-channel] (not rewritten here) | `asyncio.Lock`, `asyncio.Event`, `asyncio.Queue` |
 //!
 //! [async-lock]: https://docs.rs/async-lock
@@ -71,28 +73,35 @@ pub mod prelude;
 pub mod rt;
 
 mod ext;
+mod rate;
 mod retry;
 mod sync;
 mod task;
 mod time;
 
-pub use task::{
-    AbortHandle, GroupError, Join, JoinAll, JoinNext, Race, Shutdown, ShutdownAll, ShutdownGraceful, TaskGroup,
-    TryJoin, TryJoinAll, join_all, race, try_join_all,
-};
 pub use retry::{
-    Backoff, Delays, Jitter, Retry, RetryBudget, RetryError, RetryFuture, RetryPolicy, StopReason, retry,
+    Backoff, Delays, Jitter, Retry, RetryBudget, RetryError, RetryFuture, RetryPolicy, StopReason,
+    retry,
 };
-pub use time::{
-    Deadline, DeadlineRun, Elapsed, Interval, Tick, Timeout, interval, interval_with, timeout, timeout_at,
-    timeout_with,
-};
-pub use sync::{CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned};
 pub use sync::{
     Acquire, AcquireError, AcquireOwned, OwnedSemaphorePermit, Semaphore, SemaphorePermit,
     TryAcquireError,
 };
+pub use sync::{CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned};
+pub use task::{
+    AbortHandle, GroupError, Join, JoinAll, JoinNext, Race, Shutdown, ShutdownAll,
+    ShutdownGraceful, TaskGroup, TryJoin, TryJoinAll, join_all, race, try_join_all,
+};
+pub use time::{
+    Deadline, DeadlineRun, Elapsed, Interval, Tick, Timeout, interval, interval_with, timeout,
+    timeout_at, timeout_with,
+};
 
+pub use rate::{
+    InsufficientCapacity, KeyedAcquire, KeyedAcquireN, KeyedRateLimiter, Limiter, NotUntil, Quota,
+    QuotaError, RateAcquire, RateAcquireN, RateLimited, RateLimiter, SlidingWindow, Throttle,
+    WindowAcquire, WindowAcquireN, throttle,
+};
 pub use rt::{JoinError, JoinHandle, Sleep};
 
 use rt::{Auto, Spawn, Timer};

@@ -156,7 +156,8 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            backoff: Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(30)),
+            backoff: Backoff::exponential(Duration::from_millis(100))
+                .max_delay(Duration::from_secs(30)),
             max_attempts: 3,
             max_elapsed: None,
             budget: None,
@@ -248,7 +249,10 @@ impl RetryPolicy {
 
 #[track_caller]
 fn check_attempts(max_attempts: u32) -> u32 {
-    assert!(max_attempts > 0, "max_attempts: `max_attempts` must be at least 1");
+    assert!(
+        max_attempts > 0,
+        "max_attempts: `max_attempts` must be at least 1"
+    );
     max_attempts
 }
 
@@ -329,7 +333,14 @@ fn no_notify<E>(_: &E, _: Duration) {}
 /// # });
 /// ```
 #[must_use = "a retry does nothing unless awaited"]
-pub struct Retry<Op, E, T = Auto, W = fn(&E) -> bool, H = fn(&E) -> Option<Duration>, N = fn(&E, Duration)> {
+pub struct Retry<
+    Op,
+    E,
+    T = Auto,
+    W = fn(&E) -> bool,
+    H = fn(&E) -> Option<Duration>,
+    N = fn(&E, Duration),
+> {
     op: Op,
     policy: RetryPolicy,
     timer: T,
@@ -705,7 +716,10 @@ fn after_failure(
     }
     let delay = match hint {
         Some(delay) => delay,
-        None => delays.get_or_insert_with(|| Box::new(policy.backoff.delays())).next().unwrap_or(Duration::MAX),
+        None => delays
+            .get_or_insert_with(|| Box::new(policy.backoff.delays()))
+            .next()
+            .unwrap_or(Duration::MAX),
     };
     let needs_now = policy.max_elapsed.is_some() || policy.budget.is_some();
     let now = needs_now.then(now);
@@ -776,7 +790,9 @@ where
                             }
                             match this.retry.attempt_timeout {
                                 Some((_, into_error)) => into_error(Elapsed::new()),
-                                None => unreachable!("an attempt has a deadline only with attempt_timeout"),
+                                None => unreachable!(
+                                    "an attempt has a deadline only with attempt_timeout"
+                                ),
                             }
                         }
                     };
@@ -795,7 +811,11 @@ where
                     match next {
                         Next::Stop(reason) => {
                             this.state.set(State::Done);
-                            return Poll::Ready(Err(RetryError { error, attempts: *this.attempts, reason }));
+                            return Poll::Ready(Err(RetryError {
+                                error,
+                                attempts: *this.attempts,
+                                reason,
+                            }));
                         }
                         Next::Sleep(delay) => {
                             (retry.notify)(&error, delay);

@@ -10,7 +10,9 @@
 mod cancel;
 mod semaphore;
 
-pub use cancel::{CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned};
+pub use cancel::{
+    CancelGuard, CancelOn, CancelToken, Cancelled, WaitForCancel, WaitForCancelOwned,
+};
 pub use semaphore::{
     Acquire, AcquireError, AcquireOwned, OwnedSemaphorePermit, Semaphore, SemaphorePermit,
     TryAcquireError,

@@ -5,6 +5,7 @@ mod group;
 mod join;
 
 pub use group::{
-    AbortHandle, GroupError, Join, JoinNext, Shutdown, ShutdownAll, ShutdownGraceful, TaskGroup, TryJoin,
+    AbortHandle, GroupError, Join, JoinNext, Shutdown, ShutdownAll, ShutdownGraceful, TaskGroup,
+    TryJoin,
 };
 pub use join::{JoinAll, Race, TryJoinAll, join_all, race, try_join_all};

@@ -34,7 +34,9 @@ fn poll<F: Future>(future: &mut Pin<Box<F>>, waker: &Waker) -> Poll<F::Output> {
 fn cancel_wakes_every_waiter_exactly_once() {
     let token = CancelToken::new();
     let child = token.child();
-    let mut waiters: Vec<_> = (0..10).map(|_| (Box::pin(token.cancelled()), counter())).collect();
+    let mut waiters: Vec<_> = (0..10)
+        .map(|_| (Box::pin(token.cancelled()), counter()))
+        .collect();
     let mut child_waiter = (Box::pin(child.cancelled_owned()), counter());
     for (future, (_, waker)) in &mut waiters {
         assert!(poll(future, waker).is_pending());
@@ -79,7 +81,10 @@ fn children_follow_parents_never_the_reverse() {
 
     root.cancel();
     assert!(sibling.is_cancelled());
-    assert!(root.child().is_cancelled(), "a child made after the cancel starts cancelled");
+    assert!(
+        root.child().is_cancelled(),
+        "a child made after the cancel starts cancelled"
+    );
 }
 
 #[test]
@@ -88,7 +93,13 @@ fn clones_share_the_token() {
     let clone = token.clone();
     clone.cancel();
     assert!(token.is_cancelled());
-    assert!(!CancelToken::default().child().child().clone().is_cancelled());
+    assert!(
+        !CancelToken::default()
+            .child()
+            .child()
+            .clone()
+            .is_cancelled()
+    );
 }
 
 #[test]

@@ -22,7 +22,9 @@ mod manual {
     const MS: Duration = Duration::from_millis(1);
 
     fn poll<F: Future>(future: &mut Pin<Box<F>>) -> Poll<F::Output> {
-        future.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
     }
 
     /// An operation that fails `failures` times, then succeeds, recording
@@ -36,7 +38,11 @@ mod manual {
 
     impl Flaky {
         fn new(clock: &ManualClock, failures: usize) -> Self {
-            Self { clock: clock.clone(), calls: Rc::default(), failures }
+            Self {
+                clock: clock.clone(),
+                calls: Rc::default(),
+                failures,
+            }
         }
 
         fn call(&self) -> impl Future<Output = Result<usize, String>> + use<> {
@@ -44,7 +50,13 @@ mod manual {
             calls.push(self.clock.elapsed());
             let n = calls.len();
             let fail = n <= self.failures;
-            async move { if fail { Err(format!("failure {n}")) } else { Ok(n) } }
+            async move {
+                if fail {
+                    Err(format!("failure {n}"))
+                } else {
+                    Ok(n)
+                }
+            }
         }
 
         fn count(&self) -> usize {
@@ -66,10 +78,18 @@ mod manual {
             let before = flaky.count();
             clock.advance(*delay - MS);
             assert!(poll(future).is_pending());
-            assert_eq!(flaky.count(), before, "called again before its {delay:?} delay was over");
+            assert_eq!(
+                flaky.count(),
+                before,
+                "called again before its {delay:?} delay was over"
+            );
             clock.advance(MS);
             last = poll(future);
-            assert_eq!(flaky.count(), before + 1, "not called again after its {delay:?} delay");
+            assert_eq!(
+                flaky.count(),
+                before + 1,
+                "not called again after its {delay:?} delay"
+            );
         }
         last
     }
@@ -80,12 +100,28 @@ mod manual {
         let flaky = Flaky::new(&clock, usize::MAX);
         let op = flaky.clone();
         let backoff = Backoff::exponential(100 * MS).max_delay(Duration::from_secs(1));
-        let mut future = Box::pin(retry(move || op.call()).backoff(backoff).max_attempts(6).timer(clock.clone()).into_future());
-        let last = expect_calls_after(&clock, &mut future, &flaky, &[100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS]);
-        let Poll::Ready(Err(err)) = last else { panic!("expected to give up") };
+        let mut future = Box::pin(
+            retry(move || op.call())
+                .backoff(backoff)
+                .max_attempts(6)
+                .timer(clock.clone())
+                .into_future(),
+        );
+        let last = expect_calls_after(
+            &clock,
+            &mut future,
+            &flaky,
+            &[100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS],
+        );
+        let Poll::Ready(Err(err)) = last else {
+            panic!("expected to give up")
+        };
         assert_eq!((err.attempts(), err.reason()), (6, StopReason::MaxAttempts));
         assert_eq!(err.error(), "failure 6");
-        assert_eq!(err.to_string(), "gave up after 6 attempts (max attempts): failure 6");
+        assert_eq!(
+            err.to_string(),
+            "gave up after 6 attempts (max attempts): failure 6"
+        );
         assert_eq!(clock.sleepers(), 0);
     }
 
@@ -96,7 +132,9 @@ mod manual {
         let op = flaky.clone();
         let mut future = Box::pin(retry(move || op.call()).timer(clock.clone()).into_future());
         let last = expect_calls_after(&clock, &mut future, &flaky, &[100 * MS, 200 * MS]);
-        let Poll::Ready(Err(err)) = last else { panic!("expected to give up") };
+        let Poll::Ready(Err(err)) = last else {
+            panic!("expected to give up")
+        };
         assert_eq!(err.attempts(), 3);
     }
 
@@ -106,7 +144,12 @@ mod manual {
         let flaky = Flaky::new(&clock, 2);
         let op = flaky.clone();
         let backoff = Backoff::fibonacci(10 * MS);
-        let mut future = Box::pin(retry(move || op.call()).backoff(backoff).timer(clock.clone()).into_future());
+        let mut future = Box::pin(
+            retry(move || op.call())
+                .backoff(backoff)
+                .timer(clock.clone())
+                .into_future(),
+        );
         let last = expect_calls_after(&clock, &mut future, &flaky, &[10 * MS, 10 * MS]);
         assert_eq!(last, Poll::Ready(Ok(3)));
     }
@@ -116,10 +159,23 @@ mod manual {
         let clock = ManualClock::new();
         let flaky = Flaky::new(&clock, usize::MAX);
         let op = flaky.clone();
-        let mut future = Box::pin(retry(move || op.call()).when(|e: &String| e != "failure 1").timer(clock.clone()).into_future());
-        let Poll::Ready(Err(err)) = poll(&mut future) else { panic!("expected to stop") };
-        assert_eq!((err.attempts(), err.reason()), (1, StopReason::NotRetryable));
-        assert_eq!(err.to_string(), "gave up after 1 attempt (not retryable): failure 1");
+        let mut future = Box::pin(
+            retry(move || op.call())
+                .when(|e: &String| e != "failure 1")
+                .timer(clock.clone())
+                .into_future(),
+        );
+        let Poll::Ready(Err(err)) = poll(&mut future) else {
+            panic!("expected to stop")
+        };
+        assert_eq!(
+            (err.attempts(), err.reason()),
+            (1, StopReason::NotRetryable)
+        );
+        assert_eq!(
+            err.to_string(),
+            "gave up after 1 attempt (not retryable): failure 1"
+        );
         assert_eq!(clock.sleepers(), 0);
     }
 
@@ -138,7 +194,11 @@ mod manual {
                 .into_future(),
         );
         assert!(poll(&mut future).is_pending());
-        assert_eq!(*log.borrow(), [("failure 1".to_owned(), 10 * MS)], "notified before sleeping");
+        assert_eq!(
+            *log.borrow(),
+            [("failure 1".to_owned(), 10 * MS)],
+            "notified before sleeping"
+        );
         clock.advance(10 * MS);
         assert!(poll(&mut future).is_pending());
         assert_eq!(log.borrow().len(), 2);
@@ -153,7 +213,10 @@ mod manual {
         let clock = ManualClock::new();
         let flaky = Flaky::new(&clock, 1);
         let op = flaky.clone();
-        let backoff = Backoff::exponential(100 * MS).max_delay(Duration::from_secs(1)).jitter(Jitter::Full).seed(1);
+        let backoff = Backoff::exponential(100 * MS)
+            .max_delay(Duration::from_secs(1))
+            .jitter(Jitter::Full)
+            .seed(1);
         let mut future = Box::pin(
             retry(move || op.call())
                 .backoff(backoff)
@@ -178,9 +241,16 @@ mod manual {
                 .timer(clock.clone())
                 .into_future(),
         );
-        let last = expect_calls_after(&clock, &mut future, &flaky, &[Duration::from_secs(1), Duration::from_secs(1)]);
+        let last = expect_calls_after(
+            &clock,
+            &mut future,
+            &flaky,
+            &[Duration::from_secs(1), Duration::from_secs(1)],
+        );
         // At 2 s the next sleep would end at 3 s, past 2.5 s: give up now.
-        let Poll::Ready(Err(err)) = last else { panic!("expected to give up") };
+        let Poll::Ready(Err(err)) = last else {
+            panic!("expected to give up")
+        };
         assert_eq!((err.attempts(), err.reason()), (3, StopReason::MaxElapsed));
         assert_eq!(clock.elapsed(), Duration::from_secs(2));
     }
@@ -239,16 +309,32 @@ mod manual {
     fn budget_floor_refills_with_time() {
         let clock = ManualClock::new();
         let budget = RetryBudget::new(Duration::from_secs(1), 1, 0.0);
-        let policy = RetryPolicy::default().backoff(Backoff::constant(Duration::ZERO)).max_attempts(10).budget(budget);
+        let policy = RetryPolicy::default()
+            .backoff(Backoff::constant(Duration::ZERO))
+            .max_attempts(10)
+            .budget(budget);
         let attempts = || {
-            let err = block_on(retry(|| async { Err::<(), _>("down") }).policy(policy.clone()).timer(clock.clone()).into_future())
-                .unwrap_err();
+            let err = block_on(
+                retry(|| async { Err::<(), _>("down") })
+                    .policy(policy.clone())
+                    .timer(clock.clone())
+                    .into_future(),
+            )
+            .unwrap_err();
             (err.attempts(), err.reason())
         };
-        assert_eq!(attempts(), (2, StopReason::BudgetExhausted), "the floor allows one retry per second");
+        assert_eq!(
+            attempts(),
+            (2, StopReason::BudgetExhausted),
+            "the floor allows one retry per second"
+        );
         assert_eq!(attempts(), (1, StopReason::BudgetExhausted));
         clock.advance(Duration::from_secs(1));
-        assert_eq!(attempts(), (2, StopReason::BudgetExhausted), "a new window, a new retry");
+        assert_eq!(
+            attempts(),
+            (2, StopReason::BudgetExhausted),
+            "a new window, a new retry"
+        );
     }
 
     #[test]
@@ -256,7 +342,12 @@ mod manual {
         let clock = ManualClock::new();
         let flaky = Flaky::new(&clock, usize::MAX);
         let op = flaky.clone();
-        let mut future = Box::pin(retry(move || op.call()).max_attempts(10).timer(clock.clone()).into_future());
+        let mut future = Box::pin(
+            retry(move || op.call())
+                .max_attempts(10)
+                .timer(clock.clone())
+                .into_future(),
+        );
         assert!(poll(&mut future).is_pending());
         assert_eq!(clock.sleepers(), 1);
         drop(future);
@@ -271,11 +362,19 @@ mod manual {
         let calls = Rc::new(RefCell::new(0));
         let counter = calls.clone();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            block_on(retry(move || {
-                *counter.borrow_mut() += 1;
-                async { if true { panic!("expected panic: op") } else { Ok::<(), ()>(()) } }
-            })
-            .into_future())
+            block_on(
+                retry(move || {
+                    *counter.borrow_mut() += 1;
+                    async {
+                        if true {
+                            panic!("expected panic: op")
+                        } else {
+                            Ok::<(), ()>(())
+                        }
+                    }
+                })
+                .into_future(),
+            )
         }));
         assert!(result.is_err());
         assert_eq!(*calls.borrow(), 1);
@@ -307,7 +406,9 @@ mod manual {
         assert!(poll(&mut future).is_pending());
         assert_eq!(*calls.borrow(), 2, "the timed-out attempt was retried");
         clock.advance(Duration::from_secs(1));
-        let Poll::Ready(Err(err)) = poll(&mut future) else { panic!("expected to give up") };
+        let Poll::Ready(Err(err)) = poll(&mut future) else {
+            panic!("expected to give up")
+        };
         assert_eq!(err.error().kind(), std::io::ErrorKind::TimedOut);
         assert_eq!(err.attempts(), 2);
     }
@@ -367,7 +468,12 @@ mod delays {
     use std::time::Duration;
 
     fn jitter() -> impl Strategy<Value = Jitter> {
-        prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)]
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated)
+        ]
     }
 
     fn shape(initial: Duration, which: u8, factor: f64) -> Backoff {
@@ -449,13 +555,25 @@ mod delays {
             let _ = delays.nth(100_000);
             let _ = delays.next();
         }
-        assert_eq!(Backoff::exponential(Duration::from_secs(1)).delays().nth(5_000), Some(Duration::MAX));
         assert_eq!(
-            Backoff::exponential(Duration::from_secs(10)).max_delay(Duration::from_secs(1)).delays().next(),
+            Backoff::exponential(Duration::from_secs(1))
+                .delays()
+                .nth(5_000),
+            Some(Duration::MAX)
+        );
+        assert_eq!(
+            Backoff::exponential(Duration::from_secs(10))
+                .max_delay(Duration::from_secs(1))
+                .delays()
+                .next(),
             Some(Duration::from_secs(1)),
             "an initial delay above the cap is clamped"
         );
-        let shrinking: Vec<_> = Backoff::exponential(Duration::from_secs(8)).factor(0.5).delays().take(4).collect();
+        let shrinking: Vec<_> = Backoff::exponential(Duration::from_secs(8))
+            .factor(0.5)
+            .delays()
+            .take(4)
+            .collect();
         assert_eq!(shrinking, [8, 4, 2, 1].map(Duration::from_secs));
     }
 }
@@ -484,7 +602,10 @@ mod suite {
         )
         .await;
         assert_eq!(value.unwrap(), 3);
-        assert!(wall.elapsed() >= Duration::from_millis(6), "slept 2 ms then 4 ms");
+        assert!(
+            wall.elapsed() >= Duration::from_millis(6),
+            "slept 2 ms then 4 ms"
+        );
     }
 }
 

@@ -42,7 +42,10 @@ mod manual_clock {
     }
 
     fn recorder(label: &'static str, log: &Arc<Mutex<Vec<&'static str>>>) -> Waker {
-        Waker::from(Arc::new(Recorder { label, log: log.clone() }))
+        Waker::from(Arc::new(Recorder {
+            label,
+            log: log.clone(),
+        }))
     }
 
     fn poll(sleep: &mut Pin<Box<ManualSleep>>, waker: &Waker) -> Poll<()> {
@@ -55,10 +58,15 @@ mod manual_clock {
     fn advance_wakes_due_sleepers_in_deadline_order() {
         let clock = ManualClock::new();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut sleeps: Vec<_> = [("thirty", 30), ("ten", 10), ("twenty", 20), ("ten-again", 10)]
-            .into_iter()
-            .map(|(label, ms)| (label, Box::pin(clock.sleep(ms * MS))))
-            .collect();
+        let mut sleeps: Vec<_> = [
+            ("thirty", 30),
+            ("ten", 10),
+            ("twenty", 20),
+            ("ten-again", 10),
+        ]
+        .into_iter()
+        .map(|(label, ms)| (label, Box::pin(clock.sleep(ms * MS))))
+        .collect();
         for (label, sleep) in &mut sleeps {
             assert!(poll(sleep, &recorder(label, &log)).is_pending());
         }
@@ -72,7 +80,10 @@ mod manual_clock {
         clock.advance(4 * MS);
         assert_eq!(log.lock().unwrap().len(), 3, "woke before its deadline");
         clock.advance(MS);
-        assert_eq!(*log.lock().unwrap(), ["ten", "ten-again", "twenty", "thirty"]);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["ten", "ten-again", "twenty", "thirty"]
+        );
         assert_eq!(clock.sleepers(), 0);
 
         let noop = Waker::noop();
@@ -169,7 +180,11 @@ mod manual_clock {
     #[test]
     fn wakers_may_call_back_into_the_clock() {
         let clock = ManualClock::new();
-        let hostile = || Waker::from(Arc::new(Hostile { clock: clock.clone() }));
+        let hostile = || {
+            Waker::from(Arc::new(Hostile {
+                clock: clock.clone(),
+            }))
+        };
         let mut sleep = Box::pin(clock.sleep(MS));
         assert!(poll(&mut sleep, &hostile()).is_pending());
         assert!(poll(&mut sleep, &hostile()).is_pending()); // drops the first waker

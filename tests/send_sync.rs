@@ -2,8 +2,8 @@
 
 use portasync::rt::{Auto, IoSleep};
 use portasync::{
-    CancelGuard, CancelOn, CancelToken, Cancelled, Deadline, DeadlineRun, Elapsed, Interval, JoinError, JoinHandle, Sleep,
-    Timeout, WaitForCancel, WaitForCancelOwned,
+    CancelGuard, CancelOn, CancelToken, Cancelled, Deadline, DeadlineRun, Elapsed, Interval,
+    JoinError, JoinHandle, Sleep, Timeout, WaitForCancel, WaitForCancelOwned,
 };
 
 fn send<T: Send>() {}
@@ -12,7 +12,10 @@ fn unpin<T: Unpin>() {}
 fn error<T: std::error::Error + Send + Sync + 'static>() {}
 
 /// A type that is `Send` but neither `Sync` nor `Unpin`.
-struct SendOnly(std::marker::PhantomData<std::cell::Cell<u8>>, std::marker::PhantomPinned);
+struct SendOnly(
+    std::marker::PhantomData<std::cell::Cell<u8>>,
+    std::marker::PhantomPinned,
+);
 
 #[test]
 fn join_handle_and_error() {

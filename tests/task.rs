@@ -15,7 +15,12 @@ mod suite {
     use std::time::Duration;
 
     /// `n` gates: a child waits on its gate; the test opens them one by one.
-    fn gates(n: usize) -> (Vec<async_channel::Sender<()>>, Vec<async_channel::Receiver<()>>) {
+    fn gates(
+        n: usize,
+    ) -> (
+        Vec<async_channel::Sender<()>>,
+        Vec<async_channel::Receiver<()>>,
+    ) {
         (0..n).map(|_| async_channel::bounded(1)).unzip()
     }
 
@@ -64,12 +69,17 @@ mod suite {
         let err = within(group.try_join()).await.unwrap_err();
         assert_eq!(err.errors(), ["broken".to_owned()]);
         assert_eq!(err.cancelled(), 1);
-        assert!(dropped.now(), "try_join returned before the cancelled sibling was dropped");
+        assert!(
+            dropped.now(),
+            "try_join returned before the cancelled sibling was dropped"
+        );
     }
 
     pub(crate) async fn try_join_collects_every_error_that_completed<R: Runtime>(rt: R) {
         let mut group = TaskGroup::with_runtime(rt);
-        let handles: Vec<_> = (0..3).map(|i| group.spawn(async move { Err::<(), _>(i) })).collect();
+        let handles: Vec<_> = (0..3)
+            .map(|i| group.spawn(async move { Err::<(), _>(i) }))
+            .collect();
         // All three have failed before anyone joins: all three are reported.
         within(async {
             while !handles.iter().all(|h| h.is_finished()) {
@@ -104,8 +114,14 @@ mod suite {
         group.spawn(async { panic!("expected panic: child") });
         let result = within(AssertUnwindSafe(group.join()).catch_unwind()).await;
         let payload = result.unwrap_err();
-        assert_eq!(*payload.downcast::<&str>().unwrap(), "expected panic: child");
-        assert!(dropped.now(), "the sibling was not cancelled before the panic was resumed");
+        assert_eq!(
+            *payload.downcast::<&str>().unwrap(),
+            "expected panic: child"
+        );
+        assert!(
+            dropped.now(),
+            "the sibling was not cancelled before the panic was resumed"
+        );
     }
 
     pub(crate) async fn dropping_the_group_cancels_every_task<R: Runtime>(rt: R) {
@@ -268,7 +284,11 @@ mod suite {
         });
         group.spawn(future::pending::<u32>());
         let report = within(group.shutdown_graceful(Duration::from_millis(20))).await;
-        let finished: Vec<_> = report.finished().iter().map(|r| *r.as_ref().unwrap()).collect();
+        let finished: Vec<_> = report
+            .finished()
+            .iter()
+            .map(|r| *r.as_ref().unwrap())
+            .collect();
         assert_eq!((finished, report.aborted()), (vec![1], 1));
     }
 }
@@ -324,7 +344,10 @@ mod graceful_on_manual_clock {
     #[test]
     fn aborts_exactly_when_the_grace_period_ends() {
         let clock = ManualClock::new();
-        let rt = ManualTime { spawner: Smol::global(), clock: clock.clone() };
+        let rt = ManualTime {
+            spawner: Smol::global(),
+            clock: clock.clone(),
+        };
         block_on(async {
             let mut group = TaskGroup::with_runtime(rt);
             let token = group.token();
@@ -440,7 +463,12 @@ mod combinators {
         let polls = Arc::new(AtomicUsize::new(0));
         let wakers = Arc::new(std::sync::Mutex::new(vec![None; N]));
         let futures: Vec<_> = (0..N)
-            .map(|index| Gate { open: open.clone(), index, polls: polls.clone(), waker: wakers.clone() })
+            .map(|index| Gate {
+                open: open.clone(),
+                index,
+                polls: polls.clone(),
+                waker: wakers.clone(),
+            })
             .collect();
         let mut all = Box::pin(join_all(futures));
         let noop = Waker::noop();

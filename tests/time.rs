@@ -70,7 +70,14 @@ mod manual {
     fn slot<T>() -> (Slot<T>, Arc<Mutex<Option<T>>>, Arc<AtomicUsize>) {
         let value = Arc::new(Mutex::new(None));
         let drops = Arc::new(AtomicUsize::new(0));
-        (Slot { value: value.clone(), drops: drops.clone() }, value, drops)
+        (
+            Slot {
+                value: value.clone(),
+                drops: drops.clone(),
+            },
+            value,
+            drops,
+        )
     }
 
     #[test]
@@ -93,7 +100,11 @@ mod manual {
 
         let mut pending_once = Box::pin(timeout_with(&clock, SEC, pending::<()>()));
         assert!(poll(&mut pending_once, Waker::noop()).is_pending());
-        assert_eq!(clock.sleepers(), 1, "a pending future arms exactly one timer");
+        assert_eq!(
+            clock.sleepers(),
+            1,
+            "a pending future arms exactly one timer"
+        );
         assert!(poll(&mut pending_once, Waker::noop()).is_pending());
         assert_eq!(clock.sleepers(), 1);
     }
@@ -102,7 +113,10 @@ mod manual {
     fn zero_fails_a_pending_future_on_first_poll() {
         let clock = ManualClock::new();
         let mut guarded = Box::pin(timeout_with(&clock, Duration::ZERO, pending::<()>()));
-        assert_eq!(poll(&mut guarded, Waker::noop()), Poll::Ready(Err(elapsed())));
+        assert_eq!(
+            poll(&mut guarded, Waker::noop()),
+            Poll::Ready(Err(elapsed()))
+        );
         assert_eq!(clock.sleepers(), 0);
     }
 
@@ -114,14 +128,22 @@ mod manual {
     fn endless_durations_never_fire_and_never_panic() {
         let clock = ManualClock::new();
         let century = Duration::from_secs(100 * 365 * 24 * 3600);
-        for duration in [Duration::MAX, Duration::from_secs(u64::MAX), Duration::from_secs(u64::MAX / 2)] {
+        for duration in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(u64::MAX / 2),
+        ] {
             let mut guarded = Box::pin(timeout_with(&clock, duration, pending::<()>()));
             assert!(guarded.deadline().is_none());
             assert!(poll(&mut guarded, Waker::noop()).is_pending());
             clock.advance(century);
             assert!(poll(&mut guarded, Waker::noop()).is_pending());
         }
-        assert_eq!(clock.sleepers(), 0, "no timer for a deadline that never comes");
+        assert_eq!(
+            clock.sleepers(),
+            0,
+            "no timer for a deadline that never comes"
+        );
 
         // A far but representable deadline is kept, and does not fire early.
         let far = clock.now() + century;
@@ -149,7 +171,11 @@ mod manual {
         assert_eq!(woken.0.load(Ordering::SeqCst), 0);
         assert!(poll(&mut guarded, &waker).is_pending());
         clock.advance(MS);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "the deadline woke the task once");
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the deadline woke the task once"
+        );
         assert!(poll(&mut guarded, &waker).is_ready());
         assert_eq!(clock.sleepers(), 0);
     }
@@ -198,7 +224,10 @@ mod manual {
         assert!(poll(&mut run, Waker::noop()).is_pending());
         deadline.reschedule(Some(clock.now() + 20 * SEC));
         clock.advance(15 * SEC);
-        assert!(poll(&mut run, Waker::noop()).is_pending(), "fired at the old deadline");
+        assert!(
+            poll(&mut run, Waker::noop()).is_pending(),
+            "fired at the old deadline"
+        );
         assert!(!deadline.expired());
         clock.advance(5 * SEC);
         assert!(deadline.expired());
@@ -213,7 +242,11 @@ mod manual {
         let mut run = Box::pin(deadline.run(pending::<()>()));
         assert!(poll(&mut run, &waker).is_pending());
         deadline.reschedule(Some(clock.now()));
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "the reschedule woke the run");
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the reschedule woke the run"
+        );
         assert!(poll(&mut run, &waker).is_ready());
     }
 
@@ -313,7 +346,10 @@ mod manual {
         let mut next = Box::pin(ticks.tick());
         assert!(poll(&mut next, Waker::noop()).is_pending());
         clock.advance(period / 2);
-        assert_eq!(poll(&mut next, Waker::noop()), Poll::Ready(start + 5 * period));
+        assert_eq!(
+            poll(&mut next, Waker::noop()),
+            Poll::Ready(start + 5 * period)
+        );
     }
 
     #[test]
@@ -371,7 +407,11 @@ mod suite {
     pub(crate) async fn timeout_fires<R: Runtime>(rt: R) {
         let wall = Instant::now();
         let start = rt.now();
-        assert!(within(timeout_with(&rt, 30 * MS, pending::<()>())).await.is_err());
+        assert!(
+            within(timeout_with(&rt, 30 * MS, pending::<()>()))
+                .await
+                .is_err()
+        );
         assert!(rt.now() - start >= 30 * MS);
         assert!(wall.elapsed() >= 30 * MS);
         // Through `Auto` as well.
@@ -386,7 +426,10 @@ mod suite {
             sleeper.sleep(5 * MS).await;
             9
         };
-        assert_eq!(within(timeout_with(&rt, Duration::from_secs(30), work)).await, Ok(9));
+        assert_eq!(
+            within(timeout_with(&rt, Duration::from_secs(30), work)).await,
+            Ok(9)
+        );
     }
 
     pub(crate) async fn deadline_moved_from_another_task<R: Runtime>(rt: R) {
@@ -416,7 +459,11 @@ mod suite {
         let token = CancelToken::new();
         let waiters: Vec<_> = (0..4)
             .map(|i| {
-                let token = if i % 2 == 0 { token.clone() } else { token.child() };
+                let token = if i % 2 == 0 {
+                    token.clone()
+                } else {
+                    token.child()
+                };
                 rt.spawn(async move { token.run(pending::<()>()).await })
             })
             .collect();
@@ -472,7 +519,14 @@ mod tokio_budget {
             let rt = Tokio::current();
             let guarded = timeout_with(&rt, Duration::from_millis(30), spend_the_budget_forever());
             assert!(within(guarded).await.is_err());
-            assert!(within(timeout(Duration::from_millis(30), spend_the_budget_forever())).await.is_err());
+            assert!(
+                within(timeout(
+                    Duration::from_millis(30),
+                    spend_the_budget_forever()
+                ))
+                .await
+                .is_err()
+            );
             assert!(wall.elapsed() >= Duration::from_millis(60));
         });
     }
@@ -480,10 +534,18 @@ mod tokio_budget {
     /// On a paused runtime the clock jumps: an hour's timeout passes at once.
     #[test]
     fn timeout_follows_paused_time() {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let wall = Instant::now();
-            assert!(timeout(Duration::from_secs(3600), std::future::pending::<()>()).await.is_err());
+            assert!(
+                timeout(Duration::from_secs(3600), std::future::pending::<()>())
+                    .await
+                    .is_err()
+            );
             assert!(wall.elapsed() < Duration::from_secs(60));
         });
     }

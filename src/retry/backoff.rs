@@ -128,7 +128,13 @@ impl Backoff {
     }
 
     fn with_shape(shape: Shape, initial: Duration) -> Self {
-        Self { shape, initial, max_delay: Duration::MAX, jitter: Jitter::None, seed: None }
+        Self {
+            shape,
+            initial,
+            max_delay: Duration::MAX,
+            jitter: Jitter::None,
+            seed: None,
+        }
     }
 
     /// The growth factor of an exponential backoff (ignored by the others).
@@ -249,7 +255,9 @@ impl fmt::Debug for Backoff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Backoff");
         match self.shape {
-            Shape::Exponential { factor } => s.field("shape", &"exponential").field("factor", &factor),
+            Shape::Exponential { factor } => {
+                s.field("shape", &"exponential").field("factor", &factor)
+            }
             Shape::Constant => s.field("shape", &"constant"),
             Shape::Fibonacci => s.field("shape", &"fibonacci"),
         };

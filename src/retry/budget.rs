@@ -87,12 +87,27 @@ impl RetryBudget {
         // retries per second over a window of any length, saturating.
         let window_millis = ttl.as_millis().min(i64::MAX as u128) as i64;
         let reserve = i64::from(min_per_sec).saturating_mul(window_millis);
-        let window = Window { buckets: [0; BUCKETS], current: 0, started: None };
-        Self { shared: Arc::new(Shared { ttl, deposit, reserve, window: Mutex::new(window) }) }
+        let window = Window {
+            buckets: [0; BUCKETS],
+            current: 0,
+            started: None,
+        };
+        Self {
+            shared: Arc::new(Shared {
+                ttl,
+                deposit,
+                reserve,
+                window: Mutex::new(window),
+            }),
+        }
     }
 
     fn window(&self, now: Instant) -> MutexGuard<'_, Window> {
-        let mut window = self.shared.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut window = self
+            .shared
+            .window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         window.rotate(now, self.shared.ttl / BUCKETS as u32);
         window
     }
@@ -107,7 +122,12 @@ impl RetryBudget {
     /// Takes one retry's token, if there is one.
     pub(crate) fn withdraw(&self, now: Instant) -> bool {
         let mut window = self.window(now);
-        let balance = window.buckets.iter().fold(self.shared.reserve, |sum, bucket| sum.saturating_add(*bucket));
+        let balance = window
+            .buckets
+            .iter()
+            .fold(self.shared.reserve, |sum, bucket| {
+                sum.saturating_add(*bucket)
+            });
         if balance < SCALE {
             return false;
         }
@@ -140,8 +160,14 @@ impl Window {
         }
         // The bucket containing `now` starts a whole number of widths after
         // the old start (or at `now` when that does not fit an Instant).
-        let advanced = u32::try_from(steps).ok().and_then(|steps| width.checked_mul(steps));
-        self.started = Some(advanced.and_then(|by| started.checked_add(by)).unwrap_or(now));
+        let advanced = u32::try_from(steps)
+            .ok()
+            .and_then(|steps| width.checked_mul(steps));
+        self.started = Some(
+            advanced
+                .and_then(|by| started.checked_add(by))
+                .unwrap_or(now),
+        );
     }
 }
 

@@ -345,7 +345,10 @@ fn poll_cancel_now<H, T>(slot: &mut Slot<H, T>) -> bool {
         Slot::Running(_) => false,
         Slot::Stopped(_) => true,
         Slot::Cancelling(cancel) => {
-            match cancel.as_mut().poll(&mut Context::from_waker(std::task::Waker::noop())) {
+            match cancel
+                .as_mut()
+                .poll(&mut Context::from_waker(std::task::Waker::noop()))
+            {
                 Poll::Ready(output) => {
                     *slot = Slot::Stopped(output);
                     true
@@ -452,7 +455,9 @@ impl<T> Future for JoinHandle<T> {
             #[cfg(any(feature = "smol", feature = "async-std"))]
             State::Task { slot, .. } => std::task::ready!(poll_slot(slot, cx)),
             #[cfg(feature = "tokio")]
-            State::Tokio(handle) => std::task::ready!(Pin::new(handle).poll(cx)).map_err(from_tokio),
+            State::Tokio(handle) => {
+                std::task::ready!(Pin::new(handle).poll(cx)).map_err(from_tokio)
+            }
             #[cfg(feature = "tokio")]
             State::TokioBlocking { handle, aborted } => {
                 if aborted.load(Ordering::Acquire) && !handle.is_finished() {
@@ -504,7 +509,9 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 
@@ -589,7 +596,10 @@ mod supervised {
 
         #[cfg(feature = "async-std")]
         pub(crate) fn with_ctl(future: F, ctl: std::sync::Arc<super::Ctl>) -> Self {
-            Self { future, ctl: Some(ctl) }
+            Self {
+                future,
+                ctl: Some(ctl),
+            }
         }
     }
 
@@ -612,16 +622,22 @@ mod supervised {
             };
             #[cfg(feature = "async-std")]
             if let Some(ctl) = this.ctl {
-                ctl.finished.store(true, std::sync::atomic::Ordering::Release);
+                ctl.finished
+                    .store(true, std::sync::atomic::Ordering::Release);
             }
             Poll::Ready(output)
         }
     }
 
     impl<T> JoinHandle<T> {
-        pub(crate) fn from_task(task: async_task::Task<Result<T, JoinError>>, blocking: bool) -> Self {
+        pub(crate) fn from_task(
+            task: async_task::Task<Result<T, JoinError>>,
+            blocking: bool,
+        ) -> Self {
             let slot = Mutex::new(Slot::Running(task.fallible()));
-            Self { state: State::Task { slot, blocking } }
+            Self {
+                state: State::Task { slot, blocking },
+            }
         }
 
         #[cfg(feature = "async-std")]
@@ -629,7 +645,9 @@ mod supervised {
             handle: async_std::task::JoinHandle<Result<T, JoinError>>,
             ctl: std::sync::Arc<super::Ctl>,
         ) -> Self {
-            Self { state: State::AsyncStd { handle, ctl } }
+            Self {
+                state: State::AsyncStd { handle, ctl },
+            }
         }
 
         /// A closure on the `blocking` pool, which smol and async-std share.
@@ -639,7 +657,9 @@ mod supervised {
             F: FnOnce() -> T + Send + 'static,
             T: Send + 'static,
         {
-            let task = blocking::unblock(move || catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked));
+            let task = blocking::unblock(move || {
+                catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked)
+            });
             Self::from_task(task, true)
         }
     }

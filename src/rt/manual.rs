@@ -60,7 +60,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code below panics while holding the lock, but a waker passed in
         // by a user could; the state stays consistent either way.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -77,8 +79,17 @@ impl ManualClock {
     /// ```
     pub fn new() -> Self {
         let start = Instant::now();
-        let state = State { now: start, next_id: 0, sleepers: BTreeMap::new() };
-        Self { shared: Arc::new(Shared { start, state: Mutex::new(state) }) }
+        let state = State {
+            now: start,
+            next_id: 0,
+            sleepers: BTreeMap::new(),
+        };
+        Self {
+            shared: Arc::new(Shared {
+                start,
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     /// Moves the clock forward by `duration`, then wakes every sleeper whose
@@ -106,10 +117,9 @@ impl ManualClock {
     pub fn advance(&self, duration: Duration) {
         let due = {
             let mut state = self.shared.lock();
-            state.now = state
-                .now
-                .checked_add(duration)
-                .expect("ManualClock::advance: `duration` moves the clock past the largest Instant");
+            state.now = state.now.checked_add(duration).expect(
+                "ManualClock::advance: `duration` moves the clock past the largest Instant",
+            );
             let now = state.now;
             let mut due = Vec::new();
             while let Some(entry) = state.sleepers.first_entry() {
@@ -179,13 +189,21 @@ impl Timer for ManualClock {
     }
 
     fn sleep_until(&self, deadline: Instant) -> ManualSleep {
-        ManualSleep { shared: self.shared.clone(), deadline: Some(deadline), key: None }
+        ManualSleep {
+            shared: self.shared.clone(),
+            deadline: Some(deadline),
+            key: None,
+        }
     }
 
     /// A duration that overflows the clock sleeps forever.
     fn sleep(&self, duration: Duration) -> ManualSleep {
         let deadline = self.now().checked_add(duration);
-        ManualSleep { shared: self.shared.clone(), deadline, key: None }
+        ManualSleep {
+            shared: self.shared.clone(),
+            deadline,
+            key: None,
+        }
     }
 }
 
@@ -265,6 +283,8 @@ impl Drop for ManualSleep {
 
 impl fmt::Debug for ManualSleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ManualSleep").field("deadline", &self.deadline).finish()
+        f.debug_struct("ManualSleep")
+            .field("deadline", &self.deadline)
+            .finish()
     }
 }

@@ -60,13 +60,19 @@ impl Smol {
     /// assert_eq!(smol::block_on(executor.run(handle)).unwrap(), "done");
     /// ```
     pub fn new(executor: Arc<Executor<'static>>) -> Self {
-        Self { executor: Some(executor) }
+        Self {
+            executor: Some(executor),
+        }
     }
 }
 
 impl fmt::Debug for Smol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let executor = if self.executor.is_some() { "custom" } else { "global" };
+        let executor = if self.executor.is_some() {
+            "custom"
+        } else {
+            "global"
+        };
         f.debug_struct("Smol").field("executor", &executor).finish()
     }
 }

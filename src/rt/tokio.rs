@@ -50,7 +50,9 @@ impl Tokio {
     /// ```
     #[track_caller]
     pub fn current() -> Self {
-        Self { handle: Handle::current() }
+        Self {
+            handle: Handle::current(),
+        }
     }
 
     /// The runtime the caller is running in, if any.
@@ -176,13 +178,17 @@ pin_project_lite::pin_project! {
 impl TokioSleep {
     /// Must be called inside a runtime context.
     pub(crate) fn until(deadline: Instant) -> Self {
-        Self { inner: unconstrained(tokio::time::sleep_until(deadline.into())) }
+        Self {
+            inner: unconstrained(tokio::time::sleep_until(deadline.into())),
+        }
     }
 
     /// Must be called inside a runtime context. tokio turns a duration that
     /// overflows the clock into a deadline decades away.
     pub(crate) fn after(duration: Duration) -> Self {
-        Self { inner: unconstrained(tokio::time::sleep(duration)) }
+        Self {
+            inner: unconstrained(tokio::time::sleep(duration)),
+        }
     }
 }
 

@@ -101,7 +101,11 @@ struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Self { entries: Vec::new(), free: Vec::new(), len: 0 }
+        Self {
+            entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 }
 
@@ -169,7 +173,9 @@ impl Node {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn is_cancelled(&self) -> bool {
@@ -186,7 +192,10 @@ impl Node {
             }
             let (children, waiters): (Vec<_>, Vec<_>) = {
                 let mut inner = node.lock();
-                (inner.children.take_all().collect(), inner.waiters.take_all().collect())
+                (
+                    inner.children.take_all().collect(),
+                    inner.waiters.take_all().collect(),
+                )
             };
             for waker in waiters {
                 waker.wake();
@@ -220,7 +229,9 @@ impl CancelToken {
     /// assert!(!token.is_cancelled());
     /// ```
     pub fn new() -> Self {
-        Self { node: Node::new(None, 0, false) }
+        Self {
+            node: Node::new(None, 0, false),
+        }
     }
 
     /// Cancels this token and every child, grandchild and so on. Idempotent;
@@ -267,7 +278,10 @@ impl CancelToken {
     /// # });
     /// ```
     pub fn cancelled(&self) -> WaitForCancel<'_> {
-        WaitForCancel { node: &self.node, key: None }
+        WaitForCancel {
+            node: &self.node,
+            key: None,
+        }
     }
 
     /// Like [`cancelled`](Self::cancelled), holding its own handle on the
@@ -287,7 +301,10 @@ impl CancelToken {
     /// # });
     /// ```
     pub fn cancelled_owned(&self) -> WaitForCancelOwned {
-        WaitForCancelOwned { token: self.clone(), key: None }
+        WaitForCancelOwned {
+            token: self.clone(),
+            key: None,
+        }
     }
 
     /// A token cancelled together with this one (and by its own `cancel`),
@@ -308,7 +325,9 @@ impl CancelToken {
         // either the child is registered before `cancel` empties the list,
         // or the flag is already visible here.
         if self.node.is_cancelled() {
-            return Self { node: Node::new(None, 0, true) };
+            return Self {
+                node: Node::new(None, 0, true),
+            };
         }
         let key = inner.children.vacant_key();
         let node = Node::new(Some(self.node.clone()), key, false);
@@ -330,7 +349,9 @@ impl CancelToken {
     /// assert!(token.is_cancelled());
     /// ```
     pub fn drop_guard(&self) -> CancelGuard {
-        CancelGuard { token: Some(self.clone()) }
+        CancelGuard {
+            token: Some(self.clone()),
+        }
     }
 
     /// Runs `future` until it completes or this token is cancelled.
@@ -352,7 +373,11 @@ impl CancelToken {
     /// # });
     /// ```
     pub fn run<F: IntoFuture>(&self, future: F) -> CancelOn<F::IntoFuture> {
-        CancelOn { future: future.into_future(), token: self.clone(), key: None }
+        CancelOn {
+            future: future.into_future(),
+            token: self.clone(),
+            key: None,
+        }
     }
 }
 
@@ -365,7 +390,9 @@ impl Default for CancelToken {
 impl Clone for CancelToken {
     fn clone(&self) -> Self {
         self.node.handles.fetch_add(1, Ordering::Relaxed);
-        Self { node: self.node.clone() }
+        Self {
+            node: self.node.clone(),
+        }
     }
 }
 
@@ -387,7 +414,9 @@ impl Drop for CancelToken {
 
 impl fmt::Debug for CancelToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelToken").field("cancelled", &self.is_cancelled()).finish()
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 
@@ -466,7 +495,9 @@ impl Drop for WaitForCancel<'_> {
 
 impl fmt::Debug for WaitForCancel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitForCancel").field("cancelled", &self.node.is_cancelled()).finish()
+        f.debug_struct("WaitForCancel")
+            .field("cancelled", &self.node.is_cancelled())
+            .finish()
     }
 }
 
@@ -512,7 +543,9 @@ impl Drop for WaitForCancelOwned {
 
 impl fmt::Debug for WaitForCancelOwned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitForCancelOwned").field("token", &self.token).finish()
+        f.debug_struct("WaitForCancelOwned")
+            .field("token", &self.token)
+            .finish()
     }
 }
 
@@ -534,7 +567,9 @@ pub struct CancelGuard {
 impl CancelGuard {
     /// Gives the token back without cancelling it.
     pub fn disarm(mut self) -> CancelToken {
-        self.token.take().expect("the token is only taken here or on drop")
+        self.token
+            .take()
+            .expect("the token is only taken here or on drop")
     }
 }
 
@@ -548,7 +583,9 @@ impl Drop for CancelGuard {
 
 impl fmt::Debug for CancelGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelGuard").field("token", &self.token).finish()
+        f.debug_struct("CancelGuard")
+            .field("token", &self.token)
+            .finish()
     }
 }
 
@@ -594,7 +631,11 @@ pin_project_lite::pin_project! {
 
 impl<F> CancelOn<F> {
     pub(crate) fn new(future: F, token: &CancelToken) -> Self {
-        Self { future, token: token.clone(), key: None }
+        Self {
+            future,
+            token: token.clone(),
+            key: None,
+        }
     }
 }
 
@@ -616,7 +657,10 @@ impl<F: Future> Future for CancelOn<F> {
 
 impl<F: fmt::Debug> fmt::Debug for CancelOn<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelOn").field("future", &self.future).field("token", &self.token).finish()
+        f.debug_struct("CancelOn")
+            .field("future", &self.future)
+            .field("token", &self.token)
+            .finish()
     }
 }
 
@@ -648,7 +692,11 @@ mod tests {
         assert_eq!(children(&parent), 100_000);
         drop(all);
         assert_eq!(children(&parent), 0);
-        assert!(capacity(&parent) <= 64, "kept the peak capacity: {}", capacity(&parent));
+        assert!(
+            capacity(&parent) <= 64,
+            "kept the peak capacity: {}",
+            capacity(&parent)
+        );
     }
 
     #[test]
@@ -665,7 +713,10 @@ mod tests {
         let token = CancelToken::new();
         for _ in 0..1_000 {
             let mut waiting = Box::pin(token.cancelled());
-            assert!(futures_lite::future::block_on(futures_lite::future::poll_once(&mut waiting)).is_none());
+            assert!(
+                futures_lite::future::block_on(futures_lite::future::poll_once(&mut waiting))
+                    .is_none()
+            );
         }
         assert_eq!(token.node.lock().waiters.len(), 0);
     }

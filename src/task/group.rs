@@ -27,7 +27,10 @@ enum Status<R> {
     /// Waiting for a slot under `max_concurrent`.
     Queued(Starter<R>),
     /// Spawned (its handle arrives just after the spawn), or being spawned.
-    Running { handle: Option<JoinHandle<()>>, aborted: bool },
+    Running {
+        handle: Option<JoinHandle<()>>,
+        aborted: bool,
+    },
 }
 
 struct State<T, R> {
@@ -54,7 +57,9 @@ struct Shared<T, R> {
 
 impl<T, R> Shared<T, R> {
     fn lock(&self) -> MutexGuard<'_, State<T, R>> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -63,9 +68,13 @@ fn next_to_start<T, R>(state: &mut State<T, R>) -> Option<(u64, Starter<R>)> {
     while !state.closed && state.active < state.max_concurrent {
         let id = state.queue.pop_front()?;
         if let Some(Status::Queued(_)) = state.children.get(&id) {
-            let Some(Status::Queued(start)) =
-                state.children.insert(id, Status::Running { handle: None, aborted: false })
-            else {
+            let Some(Status::Queued(start)) = state.children.insert(
+                id,
+                Status::Running {
+                    handle: None,
+                    aborted: false,
+                },
+            ) else {
                 unreachable!("checked just above")
             };
             state.active += 1;
@@ -81,7 +90,10 @@ fn start<T, R>(shared: &Shared<T, R>, id: u64, starter: Starter<R>) {
     let handle = starter(&shared.rt);
     let mut state = shared.lock();
     match state.children.get_mut(&id) {
-        Some(Status::Running { handle: slot @ None, aborted: false }) => {
+        Some(Status::Running {
+            handle: slot @ None,
+            aborted: false,
+        }) => {
             *slot = Some(handle);
         }
         Some(_) => {
@@ -122,7 +134,11 @@ impl<T, R> Reporter<T, R> {
             (own, state.joiner.take(), next)
         };
         // This task's own handle: let it go without cancelling anything.
-        if let Some(Status::Running { handle: Some(handle), .. }) = own {
+        if let Some(Status::Running {
+            handle: Some(handle),
+            ..
+        }) = own
+        {
             handle.detach();
         }
         if let Some(joiner) = joiner {
@@ -325,7 +341,13 @@ impl<T, R> TaskGroup<T, R> {
             joiner: None,
             closed: false,
         };
-        Self { shared: Arc::new(Shared { rt, token: CancelToken::new(), state: Mutex::new(state) }) }
+        Self {
+            shared: Arc::new(Shared {
+                rt,
+                token: CancelToken::new(),
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     /// Runs at most `limit` children at once; the others wait and start in
@@ -343,7 +365,10 @@ impl<T, R> TaskGroup<T, R> {
     /// ```
     #[track_caller]
     pub fn max_concurrent(self, limit: usize) -> Self {
-        assert!(limit > 0, "TaskGroup::max_concurrent: `limit` must be at least 1");
+        assert!(
+            limit > 0,
+            "TaskGroup::max_concurrent: `limit` must be at least 1"
+        );
         self.shared.lock().max_concurrent = limit;
         self
     }
@@ -422,7 +447,10 @@ impl<T, R> TaskGroup<T, R> {
                     Status::Queued(_) => queued.push(*id),
                 }
             }
-            let starters: Vec<_> = queued.into_iter().filter_map(|id| state.children.remove(&id)).collect();
+            let starters: Vec<_> = queued
+                .into_iter()
+                .filter_map(|id| state.children.remove(&id))
+                .collect();
             (handles, starters)
         };
         // Outside the lock: the reporters of dropped starters take it.
@@ -523,13 +551,27 @@ where
             let mut state = shared.lock();
             let id = state.next_id;
             state.next_id += 1;
-            let reporter = Reporter { id, shared: shared.clone(), started: false, reported: false };
+            let reporter = Reporter {
+                id,
+                shared: shared.clone(),
+                started: false,
+                reported: false,
+            };
             let mut child = Child { future, reporter };
             if state.active < state.max_concurrent {
                 state.active += 1;
                 child.reporter.started = true;
-                state.children.insert(id, Status::Running { handle: None, aborted: false });
-                (id, Some(Box::new(move |rt: &R| rt.spawn(child)) as Starter<R>))
+                state.children.insert(
+                    id,
+                    Status::Running {
+                        handle: None,
+                        aborted: false,
+                    },
+                );
+                (
+                    id,
+                    Some(Box::new(move |rt: &R| rt.spawn(child)) as Starter<R>),
+                )
             } else {
                 let starter: Starter<R> = Box::new(move |rt: &R| {
                     child.reporter.started = true;
@@ -543,7 +585,10 @@ where
         if let Some(starter) = now {
             start(shared, id, starter);
         }
-        AbortHandle { id, group: self.shared.clone() }
+        AbortHandle {
+            id,
+            group: self.shared.clone(),
+        }
     }
 
     /// Waits for every child and returns their outputs in spawn order
@@ -567,7 +612,11 @@ where
     /// });
     /// ```
     pub fn join(self) -> Join<T, R> {
-        Join { group: self, outputs: Vec::new(), panic: None }
+        Join {
+            group: self,
+            outputs: Vec::new(),
+            panic: None,
+        }
     }
 }
 
@@ -605,7 +654,13 @@ where
     /// });
     /// ```
     pub fn try_join(self) -> TryJoin<U, E, R> {
-        TryJoin { group: self, outputs: Vec::new(), errors: Vec::new(), cancelled: 0, panic: None }
+        TryJoin {
+            group: self,
+            outputs: Vec::new(),
+            errors: Vec::new(),
+            cancelled: 0,
+            panic: None,
+        }
     }
 }
 
@@ -640,11 +695,19 @@ where
         let starters: Vec<_> = {
             let mut state = self.shared.lock();
             let queued: Vec<u64> = state.queue.drain(..).collect();
-            queued.into_iter().filter_map(|id| state.children.remove(&id)).collect()
+            queued
+                .into_iter()
+                .filter_map(|id| state.children.remove(&id))
+                .collect()
         };
         drop(starters);
         let sleep = Box::pin(self.shared.rt.sleep(grace));
-        ShutdownGraceful { group: self, sleep: Some(sleep), finished: Vec::new(), aborted: 0 }
+        ShutdownGraceful {
+            group: self,
+            sleep: Some(sleep),
+            finished: Vec::new(),
+            aborted: 0,
+        }
     }
 }
 
@@ -696,13 +759,17 @@ impl<T, R> Future for JoinNext<'_, T, R> {
     type Output = Option<Result<T, JoinError>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.group.poll_next(cx).map(|next| next.map(|(_, result)| result))
+        self.group
+            .poll_next(cx)
+            .map(|next| next.map(|(_, result)| result))
     }
 }
 
 impl<T, R> fmt::Debug for JoinNext<'_, T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinNext").field("group", &self.group).finish()
+        f.debug_struct("JoinNext")
+            .field("group", &self.group)
+            .finish()
     }
 }
 
@@ -727,7 +794,9 @@ impl<T, R> Future for ShutdownAll<'_, T, R> {
 
 impl<T, R> fmt::Debug for ShutdownAll<'_, T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShutdownAll").field("group", &self.group).finish()
+        f.debug_struct("ShutdownAll")
+            .field("group", &self.group)
+            .finish()
     }
 }
 
@@ -826,7 +895,12 @@ impl<E: fmt::Display> fmt::Display for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.errors.len();
         let plural = if count == 1 { "" } else { "s" };
-        write!(f, "{count} task{plural} failed, {} cancelled: {}", self.cancelled, self.first())
+        write!(
+            f,
+            "{count} task{plural} failed, {} cancelled: {}",
+            self.cancelled,
+            self.first()
+        )
     }
 }
 
@@ -838,7 +912,10 @@ impl<E: std::error::Error + 'static> std::error::Error for GroupError<E> {
 
 impl<E: fmt::Debug> fmt::Debug for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GroupError").field("errors", &self.errors).field("cancelled", &self.cancelled).finish()
+        f.debug_struct("GroupError")
+            .field("errors", &self.errors)
+            .field("cancelled", &self.cancelled)
+            .finish()
     }
 }
 
@@ -896,7 +973,10 @@ impl<U, E, R> Future for TryJoin<U, E, R> {
         }
         if !this.errors.is_empty() {
             let errors = std::mem::take(&mut this.errors);
-            return Poll::Ready(Err(GroupError { errors, cancelled: this.cancelled }));
+            return Poll::Ready(Err(GroupError {
+                errors,
+                cancelled: this.cancelled,
+            }));
         }
         let mut outputs = std::mem::take(&mut this.outputs);
         outputs.sort_unstable_by_key(|(id, _)| *id);
@@ -906,7 +986,10 @@ impl<U, E, R> Future for TryJoin<U, E, R> {
 
 impl<U, E, R> fmt::Debug for TryJoin<U, E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryJoin").field("group", &self.group).field("cancelled", &self.cancelled).finish()
+        f.debug_struct("TryJoin")
+            .field("group", &self.group)
+            .field("cancelled", &self.cancelled)
+            .finish()
     }
 }
 
@@ -980,10 +1063,15 @@ impl<T, R: Timer> Future for ShutdownGraceful<'_, T, R> {
                 Poll::Ready(Some((_, result))) => this.finished.push(result),
                 Poll::Ready(None) => {
                     let finished = std::mem::take(&mut this.finished);
-                    return Poll::Ready(Shutdown { finished, aborted: this.aborted });
+                    return Poll::Ready(Shutdown {
+                        finished,
+                        aborted: this.aborted,
+                    });
                 }
                 Poll::Pending => {
-                    let Some(sleep) = this.sleep.as_mut() else { return Poll::Pending };
+                    let Some(sleep) = this.sleep.as_mut() else {
+                        return Poll::Pending;
+                    };
                     std::task::ready!(sleep.as_mut().poll(cx));
                     this.sleep = None;
                     this.group.abort_all();

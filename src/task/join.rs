@@ -49,9 +49,18 @@ impl Wake for ChildWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            self.queue.ready.lock().unwrap_or_else(|p| p.into_inner()).push(self.index);
+            self.queue
+                .ready
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(self.index);
         }
-        let parent = self.queue.parent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let parent = self
+            .queue
+            .parent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(parent) = parent {
             parent.wake();
         }
@@ -73,7 +82,13 @@ struct Set<F: Future> {
 impl<F: Future> Set<F> {
     fn new(futures: impl IntoIterator<Item = F>) -> Self {
         let futures: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-        Self { remaining: futures.len(), futures, queue: Arc::default(), wakers: Vec::new(), phase: 0 }
+        Self {
+            remaining: futures.len(),
+            futures,
+            queue: Arc::default(),
+            wakers: Vec::new(),
+            phase: 0,
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -110,7 +125,11 @@ impl<F: Future> Set<F> {
             self.wakers.resize_with(self.futures.len(), || None);
         }
         let (child, waker) = self.wakers[index].get_or_insert_with(|| {
-            let child = Arc::new(ChildWaker { index, queued: AtomicBool::new(false), queue: self.queue.clone() });
+            let child = Arc::new(ChildWaker {
+                index,
+                queued: AtomicBool::new(false),
+                queue: self.queue.clone(),
+            });
             (child.clone(), Waker::from(child))
         });
         child.queued.store(false, Ordering::Release);
@@ -138,7 +157,9 @@ impl<F: Future> Set<F> {
             }
             1 => {
                 self.phase = 2;
-                (0..self.futures.len()).filter(|&i| self.futures[i].is_some()).collect()
+                (0..self.futures.len())
+                    .filter(|&i| self.futures[i].is_some())
+                    .collect()
             }
             _ => self.queue.take_ready(),
         };
@@ -147,11 +168,17 @@ impl<F: Future> Set<F> {
                 continue;
             }
             let waker = self.child_waker(index);
-            if let ControlFlow::Break(b) = self.poll_one(index, &mut Context::from_waker(&waker), &mut on_ready) {
+            if let ControlFlow::Break(b) =
+                self.poll_one(index, &mut Context::from_waker(&waker), &mut on_ready)
+            {
                 return Poll::Ready(ControlFlow::Break(b));
             }
         }
-        if self.is_empty() { Poll::Ready(ControlFlow::Continue(())) } else { Poll::Pending }
+        if self.is_empty() {
+            Poll::Ready(ControlFlow::Continue(()))
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -172,7 +199,9 @@ where
     I::Item: IntoFuture,
 {
     let set = Set::new(futures.into_iter().map(IntoFuture::into_future));
-    let outputs = std::iter::repeat_with(|| None).take(set.futures.len()).collect();
+    let outputs = std::iter::repeat_with(|| None)
+        .take(set.futures.len())
+        .collect();
     JoinAll { set, outputs }
 }
 
@@ -201,12 +230,18 @@ impl<F: Future> Future for JoinAll<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
         let this = &mut *self;
         let outputs = &mut this.outputs;
-        let _all_done: ControlFlow<()> = std::task::ready!(this.set.poll_drive(cx, |index, output| {
-            outputs[index] = Some(output);
-            ControlFlow::Continue(())
-        }));
+        let _all_done: ControlFlow<()> =
+            std::task::ready!(this.set.poll_drive(cx, |index, output| {
+                outputs[index] = Some(output);
+                ControlFlow::Continue(())
+            }));
         let outputs = std::mem::take(&mut this.outputs);
-        Poll::Ready(outputs.into_iter().map(|o| o.expect("every future finished")).collect())
+        Poll::Ready(
+            outputs
+                .into_iter()
+                .map(|o| o.expect("every future finished"))
+                .collect(),
+        )
     }
 }
 
@@ -215,7 +250,9 @@ impl<F: Future> Unpin for JoinAll<F> {}
 
 impl<F: Future> fmt::Debug for JoinAll<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinAll").field("remaining", &self.set.remaining).finish()
+        f.debug_struct("JoinAll")
+            .field("remaining", &self.set.remaining)
+            .finish()
     }
 }
 
@@ -246,7 +283,9 @@ where
     I::Item: IntoFuture<Output = Result<T, E>>,
 {
     let set = Set::new(futures.into_iter().map(IntoFuture::into_future));
-    let outputs = std::iter::repeat_with(|| None).take(set.futures.len()).collect();
+    let outputs = std::iter::repeat_with(|| None)
+        .take(set.futures.len())
+        .collect();
     TryJoinAll { set, outputs }
 }
 
@@ -305,7 +344,9 @@ impl<F: Future> Unpin for TryJoinAll<F> {}
 
 impl<F: Future> fmt::Debug for TryJoinAll<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryJoinAll").field("remaining", &self.set.remaining).finish()
+        f.debug_struct("TryJoinAll")
+            .field("remaining", &self.set.remaining)
+            .finish()
     }
 }
 
@@ -336,7 +377,10 @@ where
     I::Item: IntoFuture,
 {
     let set = Set::new(futures.into_iter().map(IntoFuture::into_future));
-    assert!(!set.is_empty(), "race: `futures` is empty, so nothing can win");
+    assert!(
+        !set.is_empty(),
+        "race: `futures` is empty, so nothing can win"
+    );
     Race { set }
 }
 
@@ -362,7 +406,10 @@ impl<F: Future> Future for Race<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        match std::task::ready!(this.set.poll_drive(cx, |index, output| ControlFlow::Break((index, output)))) {
+        match std::task::ready!(
+            this.set
+                .poll_drive(cx, |index, output| ControlFlow::Break((index, output)))
+        ) {
             ControlFlow::Break(winner) => {
                 this.set.clear();
                 Poll::Ready(winner)
@@ -374,6 +421,8 @@ impl<F: Future> Future for Race<F> {
 
 impl<F: Future> fmt::Debug for Race<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Race").field("remaining", &self.set.remaining).finish()
+        f.debug_struct("Race")
+            .field("remaining", &self.set.remaining)
+            .finish()
     }
 }

@@ -61,7 +61,9 @@ struct State {
 
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -131,8 +133,18 @@ impl<T: Timer> Deadline<T> {
     /// # }
     /// ```
     pub fn with_timer(timer: T, when: Option<Instant>) -> Self {
-        let state = State { when, version: 0, next_id: 0, waiters: HashMap::new() };
-        Self { shared: Arc::new(Shared { timer, state: Mutex::new(state) }) }
+        let state = State {
+            when,
+            version: 0,
+            next_id: 0,
+            waiters: HashMap::new(),
+        };
+        Self {
+            shared: Arc::new(Shared {
+                timer,
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     /// The current deadline, or `None` if there is none.
@@ -160,7 +172,8 @@ impl<T: Timer> Deadline<T> {
     /// assert!(!Deadline::after(Duration::from_secs(60)).expired());
     /// ```
     pub fn expired(&self) -> bool {
-        self.when().is_some_and(|when| self.shared.timer.now() >= when)
+        self.when()
+            .is_some_and(|when| self.shared.timer.now() >= when)
     }
 
     /// Moves the deadline, earlier or later, or removes it (`None`). Every
@@ -224,13 +237,17 @@ impl<T: Timer> Deadline<T> {
 
 impl<T: Timer> Clone for Deadline<T> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
+        Self {
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<T: Timer> fmt::Debug for Deadline<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Deadline").field("when", &self.when()).finish()
+        f.debug_struct("Deadline")
+            .field("when", &self.when())
+            .finish()
     }
 }
 
@@ -314,7 +331,12 @@ impl<F: Future, T: Timer> Future for DeadlineRun<F, T> {
             *this.armed_version = Some(version);
         }
         match when {
-            Some(when) if this.sleep.as_mut().poll_elapsed(&this.shared.timer, when, cx) => {
+            Some(when)
+                if this
+                    .sleep
+                    .as_mut()
+                    .poll_elapsed(&this.shared.timer, when, cx) =>
+            {
                 Poll::Ready(Err(Elapsed::new()))
             }
             _ => Poll::Pending,

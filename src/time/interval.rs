@@ -56,7 +56,12 @@ pub fn interval(period: Duration) -> Interval {
 #[track_caller]
 pub fn interval_with<T: Timer>(timer: &T, period: Duration) -> Interval<T> {
     assert!(!period.is_zero(), "interval: `period` must be non-zero");
-    Interval { timer: timer.clone(), period, next: Some(timer.now()), sleep: None }
+    Interval {
+        timer: timer.clone(),
+        period,
+        next: Some(timer.now()),
+        sleep: None,
+    }
 }
 
 /// A stream of instants `period` apart, from [`interval`] or
@@ -132,7 +137,9 @@ impl<T: Timer> Interval<T> {
             return Poll::Pending;
         };
         let timer = &self.timer;
-        let sleep = self.sleep.get_or_insert_with(|| Box::pin(timer.sleep_until(scheduled)));
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(timer.sleep_until(scheduled)));
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
@@ -153,7 +160,10 @@ fn next_tick(scheduled: Instant, period: Duration, now: Instant) -> Option<Insta
     let late = now.duration_since(scheduled).as_nanos();
     let periods = late / period.as_nanos() + 1;
     let skip = period.as_nanos().checked_mul(periods)?;
-    let skip = Duration::new(u64::try_from(skip / 1_000_000_000).ok()?, (skip % 1_000_000_000) as u32);
+    let skip = Duration::new(
+        u64::try_from(skip / 1_000_000_000).ok()?,
+        (skip % 1_000_000_000) as u32,
+    );
     scheduled.checked_add(skip)
 }
 
@@ -170,7 +180,10 @@ impl<T: Timer> Unpin for Interval<T> {}
 
 impl<T: Timer> fmt::Debug for Interval<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Interval").field("period", &self.period).field("next", &self.next).finish()
+        f.debug_struct("Interval")
+            .field("period", &self.period)
+            .field("next", &self.next)
+            .finish()
     }
 }
 
@@ -206,7 +219,9 @@ impl<T: Timer> Future for Tick<'_, T> {
 
 impl<T: Timer> fmt::Debug for Tick<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tick").field("interval", &self.interval).finish()
+        f.debug_struct("Tick")
+            .field("interval", &self.interval)
+            .finish()
     }
 }
 
@@ -220,11 +235,28 @@ mod tests {
         let start = Instant::now();
         let second = Duration::from_secs(1);
         assert_eq!(next_tick(start, second, start), Some(start + second));
-        assert_eq!(next_tick(start, second, start + second / 2), Some(start + second));
+        assert_eq!(
+            next_tick(start, second, start + second / 2),
+            Some(start + second)
+        );
         // Exactly on the next tick: that one was missed, as it is due now.
-        assert_eq!(next_tick(start, second, start + second), Some(start + 2 * second));
-        assert_eq!(next_tick(start, second, start + 3 * second + second / 2), Some(start + 4 * second));
+        assert_eq!(
+            next_tick(start, second, start + second),
+            Some(start + 2 * second)
+        );
+        assert_eq!(
+            next_tick(start, second, start + 3 * second + second / 2),
+            Some(start + 4 * second)
+        );
         assert_eq!(next_tick(start, Duration::MAX, start), None);
-        assert_eq!(next_tick(start, Duration::from_nanos(1), start + Duration::from_secs(1_000_000)).map(|t| t > start), Some(true));
+        assert_eq!(
+            next_tick(
+                start,
+                Duration::from_nanos(1),
+                start + Duration::from_secs(1_000_000)
+            )
+            .map(|t| t > start),
+            Some(true)
+        );
     }
 }

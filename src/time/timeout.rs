@@ -119,7 +119,11 @@ pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::Int
 /// assert!(futures_lite::future::block_on(guarded).is_err());
 /// # }
 /// ```
-pub fn timeout_with<T: Timer, F: IntoFuture>(timer: &T, duration: Duration, future: F) -> Timeout<F::IntoFuture, T> {
+pub fn timeout_with<T: Timer, F: IntoFuture>(
+    timer: &T,
+    duration: Duration,
+    future: F,
+) -> Timeout<F::IntoFuture, T> {
     let deadline = checked_deadline(timer, duration);
     Timeout::new(future.into_future(), timer.clone(), deadline)
 }
@@ -177,7 +181,12 @@ impl<S: Future<Output = ()>> SleepSlot<S> {
     /// Whether `deadline` has passed: checked on `timer`'s clock when the
     /// sleep is first made (so a deadline already reached never waits for a
     /// timer tick), on the sleep afterwards.
-    pub(crate) fn poll_elapsed<T>(mut self: Pin<&mut Self>, timer: &T, deadline: Instant, cx: &mut Context<'_>) -> bool
+    pub(crate) fn poll_elapsed<T>(
+        mut self: Pin<&mut Self>,
+        timer: &T,
+        deadline: Instant,
+        cx: &mut Context<'_>,
+    ) -> bool
     where
         T: Timer<Sleep = S>,
     {
@@ -185,7 +194,9 @@ impl<S: Future<Output = ()>> SleepSlot<S> {
             if timer.now() >= deadline {
                 return true;
             }
-            self.set(SleepSlot::Armed { sleep: timer.sleep_until(deadline) });
+            self.set(SleepSlot::Armed {
+                sleep: timer.sleep_until(deadline),
+            });
         }
         match self.project() {
             SleepSlotProj::Armed { sleep } => sleep.poll(cx).is_ready(),
@@ -200,7 +211,12 @@ impl<S: Future<Output = ()>> SleepSlot<S> {
 
 impl<F, T: Timer> Timeout<F, T> {
     pub(crate) fn new(future: F, timer: T, deadline: Option<Instant>) -> Self {
-        Self { future, sleep: SleepSlot::Unarmed, timer, deadline }
+        Self {
+            future,
+            sleep: SleepSlot::Unarmed,
+            timer,
+            deadline,
+        }
     }
 
     /// The deadline, or `None` if it is too far away to represent.
@@ -258,7 +274,9 @@ impl<F: Future, T: Timer> Future for Timeout<F, T> {
             return Poll::Ready(Ok(output));
         }
         match *this.deadline {
-            Some(deadline) if this.sleep.poll_elapsed(this.timer, deadline, cx) => Poll::Ready(Err(Elapsed::new())),
+            Some(deadline) if this.sleep.poll_elapsed(this.timer, deadline, cx) => {
+                Poll::Ready(Err(Elapsed::new()))
+            }
             _ => Poll::Pending,
         }
     }

@@ -1,0 +1,374 @@
+//! Rate limits: an exact GCRA limiter ([`RateLimiter`]), one per key
+//! ([`KeyedRateLimiter`]), a strict sliding window ([`SlidingWindow`]) and a
+//! stream adaptor ([`throttle`]).
+//!
+//! # Which one
+//!
+//! - [`RateLimiter`]: "n per period, with bursts of up to b". The generic
+//!   cell rate algorithm (a leaky bucket kept as one timestamp), like
+//!   governor's direct limiter and Python's aiolimiter, but exact: the
+//!   arithmetic is integer nanoseconds scaled by the count, so `3 per second`
+//!   means exactly three per second forever, not one every 333,333,333 ns.
+//! - [`KeyedRateLimiter`]: the same, one state per key (per user, per IP),
+//!   like governor's keyed limiter; [`retain_recent`](KeyedRateLimiter::retain_recent)
+//!   forgets keys that are back to a full bucket.
+//! - [`SlidingWindow`]: "at most n in any window of length `period`", the
+//!   asyncio sliding-window recipe, when a server counts requests per window
+//!   and a GCRA's smoothing is not what it checks.
+//! - [`throttle`]: a stream that yields no faster than a limiter allows.
+//!
+//! # Waiting
+//!
+//! `acquire` reserves the caller's turn at once and sleeps until it, on the
+//! limiter's [`Timer`](crate::rt::Timer): waiters are served in the order
+//! they first polled, each is woken about once (by its own timer), and there
+//! is no leader whose loss would stall the others. `check` never jumps the
+//! queue: a reservation is taken from the same state.
+//!
+//! Everything reads time through the timer, so a
+//! [`ManualClock`](crate::rt::ManualClock) makes every rule here testable
+//! without sleeping.
+
+mod gcra;
+mod keyed;
+mod quota;
+mod throttle;
+mod window;
+
+pub use gcra::{RateAcquire, RateAcquireN, RateLimiter};
+pub use keyed::{KeyedAcquire, KeyedAcquireN, KeyedRateLimiter};
+pub use quota::{Quota, QuotaError};
+pub use throttle::{Limiter, Throttle, throttle};
+pub use window::{SlidingWindow, WindowAcquire, WindowAcquireN};
+
+use crate::rt::deadline_after;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// The error of a refused [`RateLimiter::check`]: when the same request
+/// would be allowed.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::{NotUntil, Quota, RateLimiter};
+///
+/// let limiter = RateLimiter::new(Quota::per_second(1));
+/// limiter.check().unwrap();
+/// let refused: NotUntil = limiter.check().unwrap_err();
+/// assert!(refused.wait_time() > std::time::Duration::ZERO);
+/// assert!(refused.wait_time() <= std::time::Duration::from_secs(1));
+/// ```
+#[derive(Clone, Copy, thiserror::Error)]
+#[error("rate limit reached: retry in {wait:?}", wait = self.wait_time())]
+pub struct NotUntil {
+    // The raw numbers of the refused check: turning them into a time takes
+    // 128-bit divisions, done only when asked for, so a refusal costs no
+    // more than an admission.
+    /// The limiter's clock reading at the check.
+    now: Instant,
+    /// The same reading in nanoseconds since the limiter's origin.
+    nanos: u64,
+    /// When the request would be allowed, in ticks since the origin.
+    earliest: u128,
+    /// Ticks per nanosecond.
+    per_nano: u32,
+}
+
+impl NotUntil {
+    fn new(now: Instant, nanos: u64, earliest: u128, per_nano: u32) -> Self {
+        Self {
+            now,
+            nanos,
+            earliest,
+            per_nano,
+        }
+    }
+
+    fn wait_nanos(&self) -> u128 {
+        self.earliest
+            .div_ceil(u128::from(self.per_nano))
+            .saturating_sub(u128::from(self.nanos))
+    }
+
+    /// The earliest instant, on the limiter's clock, at which the same
+    /// request would be allowed (if nobody else takes the capacity first).
+    ///
+    /// A time too far away for an `Instant` (a quota with a period of
+    /// centuries) reads as decades from the check; [`wait_time`](Self::wait_time)
+    /// is exact.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use portasync::rt::{ManualClock, Timer};
+    /// use portasync::{Quota, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = RateLimiter::with_timer(Quota::per_second(2), clock.clone());
+    /// limiter.check().unwrap();
+    /// limiter.check().unwrap();
+    /// let refused = limiter.check().unwrap_err();
+    /// assert_eq!(refused.earliest(), clock.now() + Duration::from_millis(500));
+    /// # }
+    /// ```
+    pub fn earliest(&self) -> Instant {
+        deadline_after(self.now, self.wait_time())
+    }
+
+    /// How long after the refused check the request would be allowed: exact
+    /// to the nanosecond, and the same request made exactly then succeeds
+    /// (if nobody else takes the capacity first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use portasync::rt::ManualClock;
+    /// use portasync::{Quota, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = RateLimiter::with_timer(Quota::per_second(3), clock.clone());
+    /// for _ in 0..3 {
+    ///     limiter.check().unwrap();
+    /// }
+    /// let wait = limiter.check().unwrap_err().wait_time();
+    /// assert_eq!(wait, Duration::from_nanos(333_333_334)); // 1/3 s, rounded up
+    /// clock.advance(wait - Duration::from_nanos(1));
+    /// assert!(limiter.check().is_err());
+    /// clock.advance(Duration::from_nanos(1));
+    /// assert!(limiter.check().is_ok());
+    /// # }
+    /// ```
+    pub fn wait_time(&self) -> Duration {
+        duration_from_nanos(self.wait_nanos())
+    }
+}
+
+impl PartialEq for NotUntil {
+    fn eq(&self, other: &Self) -> bool {
+        (self.now, self.wait_nanos()) == (other.now, other.wait_nanos())
+    }
+}
+
+impl Eq for NotUntil {}
+
+impl std::hash::Hash for NotUntil {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.now, self.wait_nanos()).hash(state);
+    }
+}
+
+impl fmt::Debug for NotUntil {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotUntil")
+            .field("wait_time", &self.wait_time())
+            .finish()
+    }
+}
+
+/// The error of a refused `check_n`: not yet, or never (more than the
+/// limiter can ever allow at once).
+///
+/// # Examples
+///
+/// ```
+/// use portasync::{Quota, RateLimited, RateLimiter};
+///
+/// let limiter = RateLimiter::new(Quota::per_second(10));
+/// assert!(limiter.check_n(10).is_ok());
+/// assert!(matches!(limiter.check_n(1), Err(RateLimited::NotUntil(_))));
+/// assert_eq!(limiter.check_n(11), Err(RateLimited::InsufficientCapacity(10)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum RateLimited {
+    /// Allowed later: see [`NotUntil::wait_time`].
+    #[error(transparent)]
+    NotUntil(NotUntil),
+    /// Never allowed at once: the request is larger than the limiter's
+    /// capacity (a [`Quota`]'s burst, a [`SlidingWindow`]'s count), given
+    /// here. Split the request, or raise the burst.
+    #[error("request exceeds the limiter's capacity of {0}")]
+    InsufficientCapacity(u32),
+}
+
+impl From<NotUntil> for RateLimited {
+    fn from(not_until: NotUntil) -> Self {
+        Self::NotUntil(not_until)
+    }
+}
+
+impl From<InsufficientCapacity> for RateLimited {
+    fn from(err: InsufficientCapacity) -> Self {
+        Self::InsufficientCapacity(err.capacity)
+    }
+}
+
+/// The error of an `acquire_n` for more than the limiter can ever allow at
+/// once: waiting would never end, so it fails at once instead.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::{InsufficientCapacity, Quota, RateLimiter};
+///
+/// # futures_lite::future::block_on(async {
+/// let limiter = RateLimiter::new(Quota::per_second(10));
+/// let err: InsufficientCapacity = limiter.acquire_n(11).await.unwrap_err();
+/// assert_eq!(err.capacity(), 10);
+/// assert_eq!(err.to_string(), "request for 11 exceeds the limiter's capacity of 10");
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("request for {requested} exceeds the limiter's capacity of {capacity}")]
+pub struct InsufficientCapacity {
+    requested: u32,
+    capacity: u32,
+}
+
+impl InsufficientCapacity {
+    /// The most the limiter allows at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = RateLimiter::new(Quota::per_second(5).burst(2));
+    /// assert_eq!(limiter.acquire_n(3).await.unwrap_err().capacity(), 2);
+    /// # });
+    /// ```
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// How many the refused request asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = RateLimiter::new(Quota::per_second(5));
+    /// assert_eq!(limiter.acquire_n(6).await.unwrap_err().requested(), 6);
+    /// # });
+    /// ```
+    pub fn requested(&self) -> u32 {
+        self.requested
+    }
+}
+
+/// A limiter's own time axis: nanoseconds since it was made, read from its
+/// timer. 2^64 ns is 584 years; later readings saturate.
+#[derive(Clone, Copy, Debug)]
+struct Origin(Instant);
+
+impl Origin {
+    #[inline]
+    fn nanos(self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.0).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// A sleep until `nanos` after the origin on `timer`; one that never
+    /// ends when that instant cannot be represented (a booking centuries
+    /// away), so that no stand-in deadline can fire early.
+    fn sleep<T: crate::rt::Timer>(self, timer: &T, nanos: u128) -> T::Sleep {
+        match self.0.checked_add(duration_from_nanos(nanos)) {
+            Some(deadline) => timer.sleep_until(deadline),
+            None => timer.sleep(Duration::MAX),
+        }
+    }
+}
+
+/// `nanos` as a `Duration`, saturating at `Duration::MAX`.
+fn duration_from_nanos(nanos: u128) -> Duration {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    match u64::try_from(nanos / NANOS_PER_SEC) {
+        // The remainder is below 10^9, so it fits a u32.
+        Ok(secs) => Duration::new(secs, (nanos % NANOS_PER_SEC) as u32),
+        Err(_) => Duration::MAX,
+    }
+}
+
+/// Takes a lock, ignoring poison: every critical section in this module
+/// leaves the state consistent before anything that could panic (a user's
+/// waker, the key's `Hash`, `Eq` or `Clone`) runs under it.
+#[inline]
+fn lock<T>(mutex: &crate::primitives::Mutex<T>) -> crate::primitives::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pin_project_lite::pin_project! {
+    /// A waiting caller's booking and its sleep: the part of every acquire
+    /// future that does not depend on the kind of limiter.
+    pub struct Turn<S> {
+        // Set once the caller has booked a time; cleared when it is served.
+        booking: Option<Booking>,
+        #[pin]
+        nap: Nap<S>,
+    }
+}
+
+/// A booked time, in the limiter's own units (see each limiter).
+#[derive(Clone, Copy, Debug)]
+struct Booking {
+    /// Which waiter this is, where the limiter keeps a queue.
+    id: u64,
+    /// When the caller is served.
+    at: u128,
+    /// What the caller booked up to (the limiter's state just after).
+    end: u128,
+}
+
+pin_project_lite::pin_project! {
+    #[project = NapProj]
+    enum Nap<S> {
+        Idle,
+        // `at`: the booked time the sleep was made for.
+        Armed { at: u128, #[pin] sleep: S },
+    }
+}
+
+impl<S> Turn<S> {
+    fn new() -> Self {
+        Self {
+            booking: None,
+            nap: Nap::Idle,
+        }
+    }
+}
+
+impl<S: std::future::Future<Output = ()>> Turn<S> {
+    /// Sleeps with `sleep()`, made for the booked time `at`: a sleep made
+    /// for another `at` is replaced. Ready once the sleep has fired.
+    fn poll_nap(
+        mut nap: std::pin::Pin<&mut Nap<S>>,
+        at: u128,
+        sleep: impl FnOnce() -> S,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if !matches!(nap.as_mut().project(), NapProj::Armed { at: armed, .. } if *armed == at) {
+            nap.set(Nap::Armed { at, sleep: sleep() });
+        }
+        match nap.project() {
+            NapProj::Armed { sleep, .. } => sleep.poll(cx),
+            NapProj::Idle => unreachable!("armed just above"),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Turn<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Turn")
+            .field("booked", &self.booking.is_some())
+            .field("sleeping", &matches!(self.nap, Nap::Armed { .. }))
+            .finish()
+    }
+}

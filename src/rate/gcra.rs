@@ -1,0 +1,1022 @@
+//! `RateLimiter`: the generic cell rate algorithm, exact, with FIFO waiting.
+//!
+//! # Arithmetic
+//!
+//! Time is counted in ticks of `1 / count` nanoseconds (count and period in
+//! lowest terms), so the emission interval `period / count` is a whole
+//! number of ticks and nothing is ever rounded while the limiter runs: no
+//! drift over any number of cells, and no zero interval for `u32::MAX` per
+//! second. Everything fits a `u128`: 584 years of nanoseconds times a `u32`
+//! count is below 2^97, and `u32::MAX` cells of a `Duration::MAX` period
+//! below 2^127; sums saturate.
+//!
+//! The state is the theoretical arrival time `tat`: the instant the bucket
+//! would be full again. A request for `n` cells at `now` is allowed when
+//! `max(tat, now) + n·interval - now <= burst·interval`, and then moves
+//! `tat` there (a request within the nanosecond after `tat` counts as made
+//! at `tat`: the clock cannot say more). The clock is read before anything
+//! else; a reading that is stale by the time it is used only ever refuses
+//! more, never allows more.
+//!
+//! A plain `check` works on the same numbers taken relative to a recent
+//! base, so that they fit one 64-bit word, and commits with one
+//! compare-and-swap (see [`Fast`]); everything else takes the lock.
+//!
+//! # Waiting
+//!
+//! A waiter books its cells at once (it moves `tat`, as an allowed request
+//! would) and sleeps until the booked time, when a `check` for the same
+//! cells would have succeeded. Bookings are made under the lock in arrival
+//! order, so their times increase: FIFO order with one wake each, from the
+//! waiter's own timer, and nothing shared to stall on if a waiter is leaked.
+//!
+//! A waiter dropped before its time gives its cells back: `tat` and every
+//! later booking move earlier by its share, exactly as if it had never
+//! asked. The later waiters' sleeps are then late. Rather than wake them all,
+//! each is woken (to re-arm) only when the waiter ahead of it is served or
+//! dropped, so a cancellation costs one extra wake per waiter behind it, at
+//! most once each, spread over their turns.
+
+use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
+use crate::primitives::{Arc, Mutex, MutexGuard};
+use crate::rt::{Auto, Timer};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::task::{Context, Poll, Waker};
+
+/// A rate limiter: the generic cell rate algorithm (GCRA), exact in integer
+/// nanoseconds, with fair async waiting.
+///
+/// It allows [`Quota::burst_size`] cells at once after an idle spell, then
+/// one every `period / count`. [`check`](Self::check) answers at once;
+/// [`acquire`](Self::acquire) waits its turn. Clones share one limit.
+///
+/// - **Exact**: `Quota::per_second(3)` allows exactly 3,000,000 cells in
+///   1,000,000 seconds, not one every 333,333,333 ns (integer arithmetic in
+///   ticks of `1 / count` ns, no floats, no rounding while it runs).
+///   [`NotUntil::wait_time`] is exact: no success before it, success at it.
+/// - **Fair**: waiters are served in the order they first polled; each books
+///   its time at once and is woken once, by its own timer. There is no
+///   leader: a waiter that is dropped or leaked holds up nobody. `check`
+///   never takes the cells a waiter has booked.
+/// - **Live**: [`set_quota`](Self::set_quota) changes the rate and burst
+///   while the limiter runs, keeping what has been used.
+/// - **Cost**: `check` reads the timer once and commits with one
+///   compare-and-swap, no lock and no allocation, for every quota whose
+///   bucket spans up to 2^48 ticks (`1 / count` ns in lowest terms: a
+///   billion per second with a billion burst, 1 per hour; not `u32::MAX`
+///   per second with a `u32::MAX` burst, which takes a small lock).
+///   Waiting, giving back and `set_quota` take the lock. A waiter costs one
+///   queue entry.
+///
+/// It plays the part of governor's direct `RateLimiter` (`check`,
+/// `check_n`, `until_ready`) and of Python's `aiolimiter.AsyncLimiter`
+/// (`async with limiter:` is `limiter.acquire().await`), on any executor.
+/// For a hard "at most n in any window" limit, see
+/// [`SlidingWindow`](crate::SlidingWindow); for one limit per user or
+/// address, [`KeyedRateLimiter`](crate::KeyedRateLimiter).
+///
+/// # Examples
+///
+/// ```
+/// use portasync::{Quota, RateLimiter};
+///
+/// # futures_lite::future::block_on(async {
+/// let limiter = RateLimiter::new(Quota::per_second(50).burst(5));
+/// for _ in 0..5 {
+///     assert!(limiter.check().is_ok()); // the burst
+/// }
+/// assert!(limiter.check().is_err()); // then one every 20 ms
+/// limiter.acquire().await; // waits about 20 ms
+/// # });
+/// ```
+///
+/// On a [`ManualClock`](crate::rt::ManualClock), to the nanosecond:
+///
+/// ```
+/// # #[cfg(feature = "test-util")] {
+/// use portasync::rt::ManualClock;
+/// use portasync::{Quota, RateLimiter};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let limiter = RateLimiter::with_timer(Quota::per_second(10), clock.clone());
+/// for _ in 0..10 {
+///     limiter.check().unwrap();
+/// }
+/// assert_eq!(limiter.check().unwrap_err().wait_time(), Duration::from_millis(100));
+/// clock.advance(Duration::from_millis(100));
+/// assert!(limiter.check().is_ok());
+/// # }
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping a [`RateAcquire`] or [`RateAcquireN`] before its turn gives its cells back: the waiters
+/// behind it move up, and `check` sees the capacity. Dropped after its turn
+/// came but before it was polled, its cells count as used.
+pub struct RateLimiter<T = Auto> {
+    shared: Arc<Shared<T>>,
+}
+
+struct Shared<T> {
+    timer: T,
+    origin: Origin,
+    fast: Fast,
+    state: Mutex<State>,
+}
+
+/// The lock-free path of `check`: the state as one word, for as long as it
+/// fits in one.
+///
+/// The word holds `tat - base` in its low [`TAT_BITS`] bits, a generation
+/// above them and [`SLOW`] on top. Each generation's quota and `base` sit in
+/// `slots[generation % 2]`. A `check` reads the word and the slot, decides,
+/// and commits with one compare-and-swap of the word; anything else (a
+/// booking, a give-back, a quota change, a value that does not fit) takes
+/// the lock, sets the word to [`SLOW`] (so every `check` in flight fails its
+/// swap and every new one waits for the lock), works on `State::tat`, and
+/// publishes the result as a new generation in the other slot. A `check`
+/// that read a slot being rewritten sees the word changed and starts over:
+/// the slot is only written after the word was set to [`SLOW`] and a release
+/// fence, and read before an acquire fence and the word's swap.
+struct Fast {
+    word: AtomicU64,
+    slots: [Slot; 2],
+}
+
+/// One generation's quota in ticks, and its `base`.
+#[derive(Default)]
+struct Slot {
+    per_nano: AtomicU64,
+    interval: AtomicU64,
+    tau: AtomicU64,
+    burst: AtomicU64,
+    /// Nanoseconds since the origin at which the word's ticks start.
+    base: AtomicU64,
+}
+
+const TAT_BITS: u32 = 51;
+const TAT_MASK: u64 = (1 << TAT_BITS) - 1;
+const GEN_MASK: u64 = ((1 << 12) - 1) << TAT_BITS;
+/// The state lives in `State::tat`, under the lock.
+const SLOW: u64 = 1 << 63;
+/// The largest interval and bucket the word serves; larger quotas use the
+/// lock.
+const FAST_TAU: u64 = 1 << 48;
+
+impl Fast {
+    /// `n` cells (at most the burst) at `nanos`, without the lock: `None`
+    /// when the lock is needed.
+    #[inline]
+    fn check(&self, nanos: u64, n: u32) -> Option<Result<(), (u128, u32)>> {
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if word & SLOW != 0 {
+                return None;
+            }
+            let slot = &self.slots[(word >> TAT_BITS) as usize & 1];
+            let per_nano = slot.per_nano.load(Ordering::Relaxed);
+            let interval = slot.interval.load(Ordering::Relaxed);
+            let tau = slot.tau.load(Ordering::Relaxed);
+            let burst = slot.burst.load(Ordering::Relaxed);
+            let base = slot.base.load(Ordering::Relaxed);
+            // Pairs with the release fence in `publish`: if any load above
+            // saw a later generation's slot, the word has changed by now.
+            fence(Ordering::Acquire);
+            if u64::from(n) > burst {
+                return None;
+            }
+            // A reading from before `base` counts as `base`: a time the
+            // caller has certainly passed, so it allows nothing early.
+            let now = nanos.saturating_sub(base).checked_mul(per_nano)?;
+            if now > TAT_MASK {
+                return None; // time to move `base`
+            }
+            let tat = word & TAT_MASK;
+            let start = if tat < now && now - tat < per_nano {
+                tat
+            } else {
+                tat.max(now)
+            };
+            let new = start.saturating_add(u64::from(n).saturating_mul(interval));
+            let earliest = new.saturating_sub(tau);
+            if earliest > now {
+                let current = self.word.load(Ordering::Acquire);
+                if current != word {
+                    word = current;
+                    continue;
+                }
+                let earliest = u128::from(earliest) + u128::from(base) * u128::from(per_nano);
+                return Some(Err((earliest, per_nano as u32)));
+            }
+            if new > TAT_MASK {
+                return None;
+            }
+            let next = (word & !TAT_MASK) | new;
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(Ok(())),
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Takes the state out of the word (which is left [`SLOW`]) into
+    /// `state.tat`. Called with the lock held.
+    fn freeze(&self, state: &mut State) {
+        // Only a lock holder leaves SLOW: a SLOW word stays so while we hold
+        // the lock, and needs no swap.
+        if self.word.load(Ordering::Acquire) & SLOW != 0 {
+            return;
+        }
+        let word = self.word.swap(SLOW, Ordering::AcqRel);
+        if word & SLOW == 0 {
+            let slot = &self.slots[(word >> TAT_BITS) as usize & 1];
+            let base = slot.base.load(Ordering::Relaxed);
+            state.tat = u128::from(word & TAT_MASK) + u128::from(base) * state.gcra.per_nano;
+        }
+    }
+
+    /// Puts `state.tat` back into the word as a new generation, if the quota
+    /// and the value fit; otherwise leaves the word [`SLOW`]. Called with the
+    /// lock held, after [`freeze`](Self::freeze).
+    fn publish(&self, state: &mut State, nanos: u64) {
+        let gcra = state.gcra;
+        let (Ok(per_nano), Ok(interval), Ok(tau)) = (
+            u64::try_from(gcra.per_nano),
+            u64::try_from(gcra.interval),
+            u64::try_from(gcra.tau),
+        ) else {
+            return;
+        };
+        if tau > FAST_TAU {
+            return;
+        }
+        // A bucket that has been full for over a nanosecond is the same at
+        // any earlier `tat`: raise it to keep the numbers small.
+        let now = gcra.ticks(nanos);
+        let tat = state.tat.max(now.saturating_sub(gcra.per_nano));
+        let Ok(base) =
+            u64::try_from((tat / gcra.per_nano).min(u128::from(nanos.saturating_sub(1))))
+        else {
+            return;
+        };
+        let rel = tat - u128::from(base) * gcra.per_nano;
+        if rel > u128::from(TAT_MASK / 2) {
+            return; // booked far ahead: stay slow until it is not
+        }
+        state.generation = state.generation.wrapping_add(1);
+        let generation = (state.generation << TAT_BITS) & GEN_MASK;
+        let slot = &self.slots[(generation >> TAT_BITS) as usize & 1];
+        // Pairs with the acquire fence in `check`: the swap to SLOW in
+        // `freeze` is visible to any check that sees the stores below.
+        fence(Ordering::Release);
+        slot.per_nano.store(per_nano, Ordering::Relaxed);
+        slot.interval.store(interval, Ordering::Relaxed);
+        slot.tau.store(tau, Ordering::Relaxed);
+        slot.burst.store(u64::from(gcra.burst), Ordering::Relaxed);
+        slot.base.store(base, Ordering::Relaxed);
+        self.word.store(generation | rel as u64, Ordering::Release);
+    }
+}
+
+/// The state, locked and taken out of the fast word; put back when dropped.
+struct Frozen<'a> {
+    fast: &'a Fast,
+    state: MutexGuard<'a, State>,
+    nanos: u64,
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.fast.publish(&mut self.state, self.nanos);
+    }
+}
+
+impl std::ops::Deref for Frozen<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Frozen<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl<T> Shared<T> {
+    /// Locks the state and takes it out of the fast word, for anything but
+    /// a plain `check`; `nanos` is a recent clock reading.
+    fn freeze(&self, nanos: u64) -> Frozen<'_> {
+        let mut state = lock(&self.state);
+        self.fast.freeze(&mut state);
+        Frozen {
+            fast: &self.fast,
+            state,
+            nanos,
+        }
+    }
+}
+
+struct State {
+    quota: Quota,
+    gcra: Gcra,
+    /// The theoretical arrival time, in ticks since the origin, while the
+    /// word of [`Fast`] is [`SLOW`].
+    tat: u128,
+    /// The last generation published to [`Fast`].
+    generation: u64,
+    /// Waiters with a booked time, in booking (and so time) order.
+    queue: VecDeque<Waiter>,
+    next_id: u64,
+}
+
+/// A booked waiter; times in ticks.
+struct Waiter {
+    id: u64,
+    /// When it is served.
+    at: u128,
+    /// How far it moved `tat`: what it gives back if dropped early.
+    size: u128,
+    /// The `at` its sleep was made for: later than `at` when a waiter ahead
+    /// of it gave its cells back and it has not re-armed yet.
+    armed: u128,
+    waker: Option<Waker>,
+}
+
+/// The quota in ticks of `1 / count` nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Gcra {
+    /// Ticks per nanosecond: the count (divided by its greatest common
+    /// divisor with the period in nanoseconds).
+    per_nano: u128,
+    /// Ticks between two cells: the period in nanoseconds (divided alike).
+    interval: u128,
+    /// Ticks a full bucket holds: burst × interval.
+    tau: u128,
+    burst: u32,
+}
+
+impl Gcra {
+    pub(super) fn new(quota: Quota) -> Self {
+        // In lowest terms, so that common quotas (10 per second, 600 per
+        // minute) tick in whole nanoseconds and their numbers stay small.
+        let (count, period) = (u128::from(quota.count()), quota.period().as_nanos());
+        let common = gcd(count, period);
+        let (per_nano, interval) = (count / common, period / common);
+        Self {
+            per_nano,
+            interval,
+            tau: interval.saturating_mul(u128::from(quota.burst_size())),
+            burst: quota.burst_size(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Ticks per nanosecond.
+    #[inline]
+    pub(super) fn per_nano(&self) -> u32 {
+        // A divisor of a u32 count.
+        self.per_nano as u32
+    }
+
+    /// The ticks `n` cells take.
+    #[inline]
+    pub(super) fn cells(&self, n: u32) -> u128 {
+        u128::from(n) * self.interval
+    }
+
+    /// A clock reading, in ticks.
+    #[inline]
+    pub(super) fn ticks(&self, nanos: u64) -> u128 {
+        u128::from(nanos) * self.per_nano
+    }
+
+    /// The first nanosecond at or after `ticks`.
+    pub(super) fn nanos(&self, ticks: u128) -> u128 {
+        ticks.div_ceil(self.per_nano)
+    }
+
+    /// What `n` cells (at most the burst) at `now` do to `tat`: `Ok(new
+    /// tat)` if allowed now, `Err((earliest, new tat))` if first allowed at
+    /// `earliest`, when they would move `tat` to the same place.
+    #[inline]
+    pub(super) fn test(&self, tat: u128, now: u128, n: u32) -> Result<u128, (u128, u128)> {
+        // A request in the first nanosecond at or after `tat` is on time:
+        // the clock cannot tell how late within that nanosecond it came, and
+        // counting it late would lose up to a nanosecond per cell (at burst
+        // 1, all the rate above one cell per nanosecond). Counting it at
+        // `tat` never allows more than burst + rate × elapsed, since `tat`
+        // still only grows by the cells taken.
+        let start = if tat < now && now - tat < self.per_nano {
+            tat
+        } else {
+            tat.max(now)
+        };
+        let new = start.saturating_add(self.cells(n));
+        let earliest = new.saturating_sub(self.tau);
+        if earliest <= now {
+            Ok(new)
+        } else {
+            Err((earliest, new))
+        }
+    }
+
+    /// Whether the bucket is full again (nothing booked) at `now`.
+    pub(super) fn is_idle(tat: u128, now: u128) -> bool {
+        tat <= now
+    }
+
+    /// `ticks` of `self` in ticks of `to`, rounded up (a time) or down (an
+    /// amount to give back), so that a change of quota never allows more.
+    fn rescale(&self, ticks: u128, to: &Gcra, round_up: bool) -> u128 {
+        if self.per_nano == to.per_nano {
+            return ticks;
+        }
+        let (whole, part) = (ticks / self.per_nano, ticks % self.per_nano);
+        // part < 2^32 and to.per_nano < 2^32: the product fits.
+        let part = part * to.per_nano;
+        let part = if round_up {
+            part.div_ceil(self.per_nano)
+        } else {
+            part / self.per_nano
+        };
+        whole.saturating_mul(to.per_nano).saturating_add(part)
+    }
+}
+
+/// Euclid's greatest common divisor; `a` is not zero.
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// What a first poll of an acquire found.
+enum Booked {
+    Now,
+    Later(u128),
+}
+
+impl State {
+    fn index(&self, id: u64) -> Option<usize> {
+        self.queue
+            .binary_search_by_key(&id, |waiter| waiter.id)
+            .ok()
+    }
+
+    /// Takes `n` cells at `now` (ticks), or books them and queues a waiter.
+    fn take_or_book(&mut self, now: u128, n: u32, waker: &Waker) -> (Booked, u64) {
+        match self.gcra.test(self.tat, now, n) {
+            Ok(tat) => {
+                self.tat = tat;
+                (Booked::Now, 0)
+            }
+            Err((at, tat)) => {
+                let size = tat - self.tat;
+                self.tat = tat;
+                let id = self.next_id;
+                self.next_id += 1;
+                self.queue.push_back(Waiter {
+                    id,
+                    at,
+                    size,
+                    armed: at,
+                    waker: Some(waker.clone()),
+                });
+                (Booked::Later(at), id)
+            }
+        }
+    }
+
+    /// Removes the waiter at `index`: served, or dropped at `now`, when it
+    /// gives its cells back if its time has not come. Returns the waker of
+    /// the waiter that now needs to re-arm its sleep, if any, and the removed
+    /// waiter's own waker (to be dropped outside the lock).
+    fn leave(&mut self, index: usize, now: u128, served: bool) -> (Option<Waker>, Option<Waker>) {
+        let Some(waiter) = self.queue.remove(index) else {
+            return (None, None);
+        };
+        if !served && now < waiter.at {
+            // Exactly as if it had never booked: `tat` has been ahead of the
+            // clock ever since it did, so every later booking only added to
+            // it, and each moves back by this waiter's share.
+            self.tat = self.tat.saturating_sub(waiter.size);
+            for later in self.queue.range_mut(index..) {
+                later.at = later.at.saturating_sub(waiter.size);
+            }
+        }
+        // The next waiter re-arms now only if nobody ahead of it is still
+        // waiting to be served; otherwise that one wakes it when served.
+        let ahead_done = index == 0
+            || self
+                .queue
+                .get(index - 1)
+                .is_some_and(|ahead| ahead.at <= now);
+        let next = self
+            .queue
+            .get_mut(index)
+            .filter(|next| next.armed > next.at && ahead_done);
+        (next.and_then(|next| next.waker.take()), waiter.waker)
+    }
+
+    fn set_quota(&mut self, quota: Quota) {
+        let (old, new) = (self.gcra, Gcra::new(quota));
+        self.tat = old.rescale(self.tat, &new, true);
+        for waiter in &mut self.queue {
+            waiter.at = old.rescale(waiter.at, &new, true);
+            waiter.armed = old.rescale(waiter.armed, &new, true);
+            waiter.size = old.rescale(waiter.size, &new, false);
+        }
+        self.quota = quota;
+        self.gcra = new;
+    }
+}
+
+impl RateLimiter<Auto> {
+    /// A limiter for `quota` on [`Auto`]'s clock, starting with a full
+    /// bucket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Quota::per_minute(60).burst(3));
+    /// assert!(limiter.check_n(3).is_ok());
+    /// ```
+    pub fn new(quota: Quota) -> Self {
+        Self::with_timer(quota, Auto)
+    }
+}
+
+impl<T: Timer> RateLimiter<T> {
+    /// A limiter for `quota` on `timer`'s clock (such as a
+    /// [`ManualClock`](crate::rt::ManualClock) in tests), starting with a
+    /// full bucket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use portasync::rt::ManualClock;
+    /// use portasync::{Quota, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = RateLimiter::with_timer(Quota::per_hour(1), clock.clone());
+    /// assert!(limiter.check().is_ok());
+    /// clock.advance(Duration::from_secs(3599));
+    /// assert!(limiter.check().is_err());
+    /// clock.advance(Duration::from_secs(1));
+    /// assert!(limiter.check().is_ok());
+    /// # }
+    /// ```
+    pub fn with_timer(quota: Quota, timer: T) -> Self {
+        let origin = Origin(timer.now());
+        let mut state = State {
+            quota,
+            gcra: Gcra::new(quota),
+            tat: 0,
+            generation: 0,
+            queue: VecDeque::new(),
+            next_id: 0,
+        };
+        let fast = Fast {
+            word: AtomicU64::new(SLOW),
+            slots: Default::default(),
+        };
+        fast.publish(&mut state, 0);
+        Self {
+            shared: Arc::new(Shared {
+                timer,
+                origin,
+                fast,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// Takes one cell if the limit allows it now.
+    ///
+    /// # Errors
+    ///
+    /// [`NotUntil`] when it does not, with the time at which it would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Quota::per_hour(2));
+    /// assert!(limiter.check().is_ok());
+    /// assert!(limiter.check().is_ok());
+    /// let refused = limiter.check().unwrap_err();
+    /// assert!(refused.wait_time().as_secs() > 1700); // half an hour, less the time this took
+    /// ```
+    pub fn check(&self) -> Result<(), NotUntil> {
+        self.check_n(1).map_err(|err| match err {
+            RateLimited::NotUntil(not_until) => not_until,
+            RateLimited::InsufficientCapacity(_) => unreachable!("every burst is at least 1"),
+        })
+    }
+
+    /// Takes `n` cells at once if the limit allows it now: all or none.
+    /// `check_n(0)` always succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited::NotUntil`] when the limit allows it later;
+    /// [`RateLimited::InsufficientCapacity`] when `n` is above the burst, so
+    /// that no wait would do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimited, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Quota::per_second(100).burst(10));
+    /// assert!(limiter.check_n(6).is_ok());
+    /// assert!(matches!(limiter.check_n(6), Err(RateLimited::NotUntil(_))));
+    /// assert!(limiter.check_n(4).is_ok());
+    /// assert_eq!(limiter.check_n(11), Err(RateLimited::InsufficientCapacity(10)));
+    /// ```
+    pub fn check_n(&self, n: u32) -> Result<(), RateLimited> {
+        if n == 0 {
+            return Ok(());
+        }
+        let now = self.shared.timer.now();
+        let nanos = self.shared.origin.nanos(now);
+        if let Some(decided) = self.shared.fast.check(nanos, n) {
+            return decided.map_err(|(earliest, per_nano)| {
+                NotUntil::new(now, nanos, earliest, per_nano).into()
+            });
+        }
+        let mut state = self.shared.freeze(nanos);
+        let gcra = state.gcra;
+        if n > gcra.burst {
+            return Err(RateLimited::InsufficientCapacity(gcra.burst));
+        }
+        match gcra.test(state.tat, gcra.ticks(nanos), n) {
+            Ok(tat) => {
+                state.tat = tat;
+                Ok(())
+            }
+            Err((earliest, _)) => Err(NotUntil::new(now, nanos, earliest, gcra.per_nano()).into()),
+        }
+    }
+
+    /// Waits for one cell: at once if the limit allows it, otherwise until
+    /// this caller's turn, in FIFO order.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before its turn gives the cell back (see
+    /// [`RateLimiter`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = RateLimiter::new(Quota::per_second(1000).burst(1));
+    /// let start = std::time::Instant::now();
+    /// for _ in 0..3 {
+    ///     limiter.acquire().await;
+    /// }
+    /// assert!(start.elapsed() >= std::time::Duration::from_millis(2));
+    /// # });
+    /// ```
+    pub fn acquire(&self) -> RateAcquire<'_, T> {
+        RateAcquire {
+            inner: self.acquire_n(1),
+        }
+    }
+
+    /// Waits for `n` cells at once, in FIFO order with every other waiter:
+    /// a large request is not overtaken by small ones behind it.
+    ///
+    /// # Errors
+    ///
+    /// The output is [`InsufficientCapacity`] at once when `n` is above the
+    /// burst, since no wait would do.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before its turn gives the cells back (see
+    /// [`RateLimiter`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// // 1 MB/s of bandwidth, in 64 KiB chunks at most.
+    /// let bandwidth = RateLimiter::new(Quota::per_second(1_000_000).burst(65_536));
+    /// bandwidth.acquire_n(4096).await.unwrap();
+    /// assert!(bandwidth.acquire_n(100_000).await.is_err());
+    /// # });
+    /// ```
+    pub fn acquire_n(&self, n: u32) -> RateAcquireN<'_, T> {
+        RateAcquireN {
+            limiter: self,
+            n,
+            turn: Turn::new(),
+        }
+    }
+
+    /// Changes the quota while the limiter runs. What has been used is kept:
+    /// the instant at which the bucket would be full again stays where it
+    /// is, so a limiter booked half a second ahead is still booked half a
+    /// second ahead, now at the new rate. Waiters already booked keep their
+    /// times; later ones are booked at the new rate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use portasync::rt::ManualClock;
+    /// use portasync::{Quota, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = RateLimiter::with_timer(Quota::per_second(1), clock.clone());
+    /// limiter.check().unwrap();
+    /// // The server says we may go faster: 10 per second from now on.
+    /// limiter.set_quota(Quota::per_second(10));
+    /// // The cell just taken still counts: 1 s is booked, the burst is 1 s.
+    /// assert_eq!(limiter.check().unwrap_err().wait_time(), Duration::from_millis(100));
+    /// # }
+    /// ```
+    pub fn set_quota(&self, quota: Quota) {
+        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        self.shared.freeze(nanos).set_quota(quota);
+    }
+
+    /// The current quota.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Quota::per_second(3));
+    /// limiter.set_quota(Quota::per_second(5));
+    /// assert_eq!(limiter.quota(), Quota::per_second(5));
+    /// ```
+    pub fn quota(&self) -> Quota {
+        lock(&self.shared.state).quota
+    }
+
+    /// How many [`acquire`](Self::acquire) calls are waiting for their turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateLimiter};
+    ///
+    /// assert_eq!(RateLimiter::new(Quota::per_second(1)).waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        lock(&self.shared.state).queue.len()
+    }
+
+    /// The body of every acquire future's `poll`.
+    pub(super) fn poll_turn(
+        &self,
+        n: u32,
+        turn: Pin<&mut Turn<T::Sleep>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), InsufficientCapacity>> {
+        let shared = &*self.shared;
+        let mut turn = turn.project();
+        let nanos = shared.origin.nanos(shared.timer.now());
+        let mut state = shared.freeze(nanos);
+        let gcra = state.gcra;
+        let now = gcra.ticks(nanos);
+        let (at, stale) = match *turn.booking {
+            None => {
+                if n > gcra.burst {
+                    return Poll::Ready(Err(InsufficientCapacity {
+                        requested: n,
+                        capacity: gcra.burst,
+                    }));
+                }
+                if n == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                match state.take_or_book(now, n, cx.waker()) {
+                    (Booked::Now, _) => return Poll::Ready(Ok(())),
+                    (Booked::Later(at), id) => {
+                        *turn.booking = Some(Booking { id, at, end: 0 });
+                        (at, None)
+                    }
+                }
+            }
+            Some(Booking { id, .. }) => {
+                let Some(index) = state.index(id) else {
+                    unreachable!("a waiter stays queued until its future is served or dropped")
+                };
+                let waiter = &mut state.queue[index];
+                if waiter.at <= now {
+                    let (next, own) = state.leave(index, now, true);
+                    drop(state);
+                    *turn.booking = None;
+                    turn.nap.set(Nap::Idle);
+                    finish(next, own);
+                    return Poll::Ready(Ok(()));
+                }
+                waiter.armed = waiter.at;
+                let stale = match &mut waiter.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => None,
+                    slot => slot.replace(cx.waker().clone()),
+                };
+                (waiter.at, stale)
+            }
+        };
+        drop(state);
+        drop(stale);
+        let sleep = || shared.origin.sleep(&shared.timer, gcra.nanos(at));
+        if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
+            return Poll::Pending;
+        }
+        // The timer says the booked time has come.
+        turn.nap.set(Nap::Idle);
+        let Some(Booking { id, .. }) = turn.booking.take() else {
+            unreachable!("booked above")
+        };
+        let nanos = shared.origin.nanos(shared.timer.now());
+        let mut state = shared.freeze(nanos);
+        let now = state.gcra.ticks(nanos);
+        let (next, own) = match state.index(id) {
+            Some(index) => state.leave(index, now, true),
+            None => (None, None),
+        };
+        drop(state);
+        finish(next, own);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Leaves the queue, for a future dropped while waiting.
+    pub(super) fn leave(&self, turn: Pin<&mut Turn<T::Sleep>>) {
+        let Some(Booking { id, .. }) = turn.project().booking.take() else {
+            return;
+        };
+        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let mut state = self.shared.freeze(nanos);
+        let now = state.gcra.ticks(nanos);
+        let (next, own) = match state.index(id) {
+            Some(index) => state.leave(index, now, false),
+            None => (None, None),
+        };
+        drop(state);
+        finish(next, own);
+    }
+}
+
+/// Wakes the next waiter and drops a waker, outside the lock: a waker may
+/// call back into the limiter.
+fn finish(next: Option<Waker>, own: Option<Waker>) {
+    drop(own);
+    if let Some(next) = next {
+        next.wake();
+    }
+}
+
+impl<T> Clone for RateLimiter<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for RateLimiter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.shared.state);
+        f.debug_struct("RateLimiter")
+            .field("quota", &state.quota)
+            .field("waiters", &state.queue.len())
+            .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RateLimiter::acquire`]: ready when the cell is taken.
+    ///
+    /// Its first poll takes the cell or books this caller's turn; it then
+    /// sleeps on the limiter's timer until that turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateAcquire, RateLimiter};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = RateLimiter::new(Quota::per_second(5));
+    /// let turn: RateAcquire<'_> = limiter.acquire();
+    /// turn.await;
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`RateAcquireN`]: dropped before its turn, it gives its cell back.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct RateAcquire<'a, T: Timer = Auto> {
+        #[pin]
+        inner: RateAcquireN<'a, T>,
+    }
+}
+
+impl<T: Timer> Future for RateAcquire<'_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // One cell always fits a burst: the error cannot happen.
+        self.project().inner.poll(cx).map(|_| ())
+    }
+}
+
+impl<T: Timer> fmt::Debug for RateAcquire<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateAcquire")
+            .field("turn", &self.inner.turn)
+            .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RateLimiter::acquire_n`]: ready when the cells are
+    /// taken, or at once with [`InsufficientCapacity`] for more than the
+    /// burst.
+    ///
+    /// Its first poll takes the cells or books this caller's turn; it then
+    /// sleeps on the limiter's timer until that turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{Quota, RateAcquireN, RateLimiter};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = RateLimiter::new(Quota::per_second(5));
+    /// let turn: RateAcquireN<'_> = limiter.acquire_n(2);
+    /// turn.await.unwrap();
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped before its turn, it gives its cells back and the waiters
+    /// behind it move up. Dropped after its turn came but before it was
+    /// polled, its cells count as used.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct RateAcquireN<'a, T: Timer = Auto> {
+        limiter: &'a RateLimiter<T>,
+        n: u32,
+        #[pin]
+        turn: Turn<T::Sleep>,
+    }
+
+    impl<'a, T: Timer> PinnedDrop for RateAcquireN<'a, T> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.limiter.leave(this.turn);
+        }
+    }
+}
+
+impl<T: Timer> Future for RateAcquireN<'_, T> {
+    type Output = Result<(), InsufficientCapacity>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.limiter.poll_turn(*this.n, this.turn, cx)
+    }
+}
+
+impl<T: Timer> fmt::Debug for RateAcquireN<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateAcquireN")
+            .field("n", &self.n)
+            .field("turn", &self.turn)
+            .finish()
+    }
+}

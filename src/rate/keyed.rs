@@ -1,0 +1,694 @@
+//! `KeyedRateLimiter`: one GCRA state per key.
+//!
+//! The map holds, per key, only its theoretical arrival time: a `u64` while
+//! every value fits (decades, for most quotas), two `u64`s after the first
+//! that does not. One lock is held for a hash lookup and a few integer
+//! operations. A key absent from the map
+//! has a full bucket, which is why [`KeyedRateLimiter::retain_recent`] may
+//! drop every key whose bucket has refilled without changing any answer.
+
+use super::gcra::Gcra;
+use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
+use crate::primitives::{Arc, Mutex};
+use crate::rt::{Auto, Timer};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A rate limiter with one independent limit per key: per user, per client
+/// address, per API token.
+///
+/// Each key gets the [`Quota`] on its own, with the exact arithmetic of
+/// [`RateLimiter`](crate::RateLimiter). Clones share the same keys.
+///
+/// - **Memory**: bounded by live keys. A key's state is its key plus 8
+///   bytes in a `HashMap` (16 for quotas whose tick count outgrows 64 bits); [`retain_recent`](Self::retain_recent) drops
+///   every key whose bucket is full again (which changes no answer: an absent
+///   key has a full bucket) and gives the map's memory back. Call it now and
+///   then, for example from a periodic task.
+/// - **Fairness**: the waiters for one key are served in the order they
+///   first polled, each woken once by its own timer. Keys never wait for
+///   each other.
+/// - **Cost**: one clock read, one lock held for a hash lookup and a few
+///   integer operations; the key is cloned only when it is new.
+///
+/// It plays the part of governor's keyed `RateLimiter` (`check_key`,
+/// `retain_recent`, `len`) on any executor.
+///
+/// # Examples
+///
+/// ```
+/// use portasync::{KeyedRateLimiter, Quota};
+///
+/// let per_client = KeyedRateLimiter::new(Quota::per_second(2));
+/// assert!(per_client.check(&"10.0.0.1").is_ok());
+/// assert!(per_client.check(&"10.0.0.1").is_ok());
+/// assert!(per_client.check(&"10.0.0.1").is_err());
+/// assert!(per_client.check(&"10.0.0.2").is_ok()); // another client, another limit
+/// assert_eq!(per_client.len(), 2);
+/// ```
+///
+/// # Cancel safety
+///
+/// A dropped [`KeyedAcquireN`] (or [`KeyedAcquire`]) gives its cells back if it was the last to
+/// book for its key and its turn has not come; otherwise its cells stay
+/// used (the waiters behind it keep their times).
+pub struct KeyedRateLimiter<K, T = Auto> {
+    shared: Arc<Shared<K, T>>,
+}
+
+struct Shared<K, T> {
+    timer: T,
+    origin: Origin,
+    state: Mutex<State<K>>,
+}
+
+struct State<K> {
+    quota: Quota,
+    gcra: Gcra,
+    keys: Keys<K>,
+}
+
+/// Each key's theoretical arrival time, in the quota's ticks: in 8 bytes
+/// while every value fits (a quota's ticks are nanoseconds, or a few per
+/// nanosecond, so for decades at least with most quotas), in 16 from the
+/// first one that does not, for good.
+enum Keys<K> {
+    Narrow(HashMap<K, u64>),
+    Wide(HashMap<K, Tat>),
+}
+
+/// One key's state in either map.
+enum Slot<'a> {
+    Narrow(&'a mut u64),
+    Wide(&'a mut Tat),
+}
+
+impl Slot<'_> {
+    fn get(&self) -> u128 {
+        match self {
+            Slot::Narrow(tat) => u128::from(**tat),
+            Slot::Wide(tat) => tat.get(),
+        }
+    }
+
+    /// Stores `tat`; false if it does not fit a narrow map.
+    fn set(&mut self, ticks: u128) -> bool {
+        match self {
+            Slot::Narrow(tat) => match u64::try_from(ticks) {
+                Ok(ticks) => {
+                    **tat = ticks;
+                    true
+                }
+                Err(_) => false,
+            },
+            Slot::Wide(tat) => {
+                **tat = Tat::new(ticks);
+                true
+            }
+        }
+    }
+}
+
+impl<K> Keys<K> {
+    fn len(&self) -> usize {
+        match self {
+            Keys::Narrow(map) => map.len(),
+            Keys::Wide(map) => map.len(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Keys<K> {
+    fn get(&mut self, key: &K) -> Option<Slot<'_>> {
+        match self {
+            Keys::Narrow(map) => map.get_mut(key).map(Slot::Narrow),
+            Keys::Wide(map) => map.get_mut(key).map(Slot::Wide),
+        }
+    }
+
+    /// Sets `key`'s state, adding the key if it is new.
+    fn set(&mut self, key: &K, ticks: u128) {
+        if let Some(mut slot) = self.get(key) {
+            if slot.set(ticks) {
+                return;
+            }
+        } else if let Keys::Narrow(map) = self {
+            if let Ok(narrow) = u64::try_from(ticks) {
+                map.insert(key.clone(), narrow);
+                return;
+            }
+        }
+        self.widen();
+        if let Keys::Wide(map) = self {
+            map.insert(key.clone(), Tat::new(ticks));
+        }
+    }
+
+    /// Moves every key to 16-byte state: once, when a value first does not
+    /// fit in 8 bytes.
+    fn widen(&mut self) {
+        if let Keys::Narrow(map) = self {
+            let wide = map
+                .drain()
+                .map(|(key, tat)| (key, Tat::new(u128::from(tat))))
+                .collect();
+            *self = Keys::Wide(wide);
+        }
+    }
+
+    /// Keeps only the keys whose bucket is not full at `now`, and gives back
+    /// spare memory once the map is mostly empty.
+    fn retain_recent(&mut self, now: u128) {
+        fn shrink<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
+            if map.len() < map.capacity() / 4 {
+                map.shrink_to(map.len().saturating_mul(2));
+            }
+        }
+        match self {
+            Keys::Narrow(map) => {
+                map.retain(|_, tat| !Gcra::is_idle(u128::from(*tat), now));
+                shrink(map);
+            }
+            Keys::Wide(map) => {
+                map.retain(|_, tat| !Gcra::is_idle(tat.get(), now));
+                shrink(map);
+            }
+        }
+    }
+}
+
+/// A theoretical arrival time, in the quota's ticks, as two `u64`s so that
+/// an entry is not padded to a `u128`'s alignment.
+#[derive(Clone, Copy)]
+struct Tat {
+    high: u64,
+    low: u64,
+}
+
+impl Tat {
+    fn new(ticks: u128) -> Self {
+        Self {
+            high: (ticks >> 64) as u64,
+            low: ticks as u64,
+        }
+    }
+
+    fn get(self) -> u128 {
+        (u128::from(self.high) << 64) | u128::from(self.low)
+    }
+}
+
+/// What a first poll of a keyed acquire found.
+enum Outcome {
+    Taken,
+    Booked { at: u128, end: u128 },
+}
+
+impl<K: Hash + Eq + Clone> State<K> {
+    /// Takes `n` cells (at most the burst) for `key` at `now`, or books them
+    /// if `book`.
+    fn take(&mut self, key: &K, now: u128, n: u32, book: bool) -> Result<Outcome, u128> {
+        let gcra = self.gcra;
+        let Some(mut slot) = self.keys.get(key) else {
+            // A key we do not hold has a full bucket.
+            let tat = gcra.test(0, now, n).unwrap_or_else(|(_, tat)| tat);
+            self.keys.set(key, tat);
+            return Ok(Outcome::Taken);
+        };
+        let (outcome, tat) = match gcra.test(slot.get(), now, n) {
+            Ok(tat) => (Outcome::Taken, tat),
+            Err((at, end)) if book => (Outcome::Booked { at, end }, end),
+            Err((earliest, _)) => return Err(earliest),
+        };
+        if !slot.set(tat) {
+            self.keys.set(key, tat);
+        }
+        Ok(outcome)
+    }
+}
+
+impl<K> KeyedRateLimiter<K, Auto>
+where
+    K: Hash + Eq + Clone,
+{
+    /// A keyed limiter giving each key `quota`, on [`Auto`]'s clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota};
+    ///
+    /// let per_user: KeyedRateLimiter<u64> = KeyedRateLimiter::new(Quota::per_minute(100));
+    /// assert!(per_user.is_empty());
+    /// ```
+    pub fn new(quota: Quota) -> Self {
+        Self::with_timer(quota, Auto)
+    }
+}
+
+impl<K, T> KeyedRateLimiter<K, T>
+where
+    K: Hash + Eq + Clone,
+    T: Timer,
+{
+    /// A keyed limiter giving each key `quota`, on `timer`'s clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use portasync::rt::ManualClock;
+    /// use portasync::{KeyedRateLimiter, Quota};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = KeyedRateLimiter::with_timer(Quota::per_second(1), clock.clone());
+    /// limiter.check(&'a').unwrap();
+    /// assert!(limiter.check(&'a').is_err());
+    /// clock.advance(Duration::from_secs(1));
+    /// assert!(limiter.check(&'a').is_ok());
+    /// # }
+    /// ```
+    pub fn with_timer(quota: Quota, timer: T) -> Self {
+        let origin = Origin(timer.now());
+        let state = State {
+            quota,
+            gcra: Gcra::new(quota),
+            keys: Keys::Narrow(HashMap::new()),
+        };
+        Self {
+            shared: Arc::new(Shared {
+                timer,
+                origin,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// Takes one cell for `key` if its limit allows it now.
+    ///
+    /// # Errors
+    ///
+    /// [`NotUntil`] when it does not, with the time at which it would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota};
+    ///
+    /// let limiter = KeyedRateLimiter::new(Quota::per_hour(1));
+    /// assert!(limiter.check(&"alice").is_ok());
+    /// assert!(limiter.check(&"alice").is_err());
+    /// assert!(limiter.check(&"bob").is_ok());
+    /// ```
+    pub fn check(&self, key: &K) -> Result<(), NotUntil> {
+        self.check_n(key, 1).map_err(|err| match err {
+            RateLimited::NotUntil(not_until) => not_until,
+            RateLimited::InsufficientCapacity(_) => unreachable!("every burst is at least 1"),
+        })
+    }
+
+    /// Takes `n` cells for `key` at once if its limit allows it now: all or
+    /// none. `check_n(key, 0)` always succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited::NotUntil`] when the limit allows it later;
+    /// [`RateLimited::InsufficientCapacity`] when `n` is above the burst.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota, RateLimited};
+    ///
+    /// let limiter = KeyedRateLimiter::new(Quota::per_second(10));
+    /// assert!(limiter.check_n(&1, 10).is_ok());
+    /// assert!(matches!(limiter.check_n(&1, 1), Err(RateLimited::NotUntil(_))));
+    /// assert_eq!(limiter.check_n(&2, 11), Err(RateLimited::InsufficientCapacity(10)));
+    /// ```
+    pub fn check_n(&self, key: &K, n: u32) -> Result<(), RateLimited> {
+        let now = self.shared.timer.now();
+        let nanos = self.shared.origin.nanos(now);
+        let mut state = lock(&self.shared.state);
+        let gcra = state.gcra;
+        if n > gcra.burst() {
+            return Err(RateLimited::InsufficientCapacity(gcra.burst()));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        match state.take(key, gcra.ticks(nanos), n, false) {
+            Ok(_) => Ok(()),
+            Err(earliest) => Err(NotUntil::new(now, nanos, earliest, gcra.per_nano()).into()),
+        }
+    }
+
+    /// Waits for one cell for `key`: at once if its limit allows it,
+    /// otherwise until this caller's turn, in FIFO order among the waiters
+    /// for the same key.
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`KeyedAcquire`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = KeyedRateLimiter::new(Quota::per_second(1000).burst(1));
+    /// limiter.acquire(&"feed-a").await;
+    /// limiter.acquire(&"feed-a").await; // about 1 ms later
+    /// limiter.acquire(&"feed-b").await; // at once
+    /// # });
+    /// ```
+    pub fn acquire(&self, key: &K) -> KeyedAcquire<'_, K, T> {
+        KeyedAcquire {
+            inner: self.acquire_n(key, 1),
+        }
+    }
+
+    /// Waits for `n` cells at once for `key`.
+    ///
+    /// # Errors
+    ///
+    /// The output is [`InsufficientCapacity`] at once when `n` is above the
+    /// burst.
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`KeyedAcquireN`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = KeyedRateLimiter::new(Quota::per_second(100));
+    /// limiter.acquire_n(&7, 50).await.unwrap();
+    /// assert!(limiter.acquire_n(&7, 101).await.is_err());
+    /// # });
+    /// ```
+    pub fn acquire_n(&self, key: &K, n: u32) -> KeyedAcquireN<'_, K, T> {
+        KeyedAcquireN {
+            limiter: self,
+            key: key.clone(),
+            n,
+            turn: Turn::new(),
+        }
+    }
+
+    /// How many keys the limiter holds state for. Keys whose bucket has
+    /// refilled count until [`retain_recent`](Self::retain_recent) drops
+    /// them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota};
+    ///
+    /// let limiter = KeyedRateLimiter::new(Quota::per_second(1));
+    /// limiter.check(&1).unwrap();
+    /// limiter.check(&2).unwrap();
+    /// assert_eq!(limiter.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        lock(&self.shared.state).keys.len()
+    }
+
+    /// Whether the limiter holds no keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota};
+    ///
+    /// assert!(KeyedRateLimiter::<u32>::new(Quota::per_second(1)).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every key whose bucket is full again, and gives back the map's
+    /// spare memory when it has shrunk well below its capacity. No answer
+    /// changes: an absent key has a full bucket. Keys with waiters stay.
+    ///
+    /// Takes the lock for one pass over the map: O(keys).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use portasync::rt::ManualClock;
+    /// use portasync::{KeyedRateLimiter, Quota};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = KeyedRateLimiter::with_timer(Quota::per_second(10), clock.clone());
+    /// for client in 0..1000 {
+    ///     limiter.check(&client).unwrap();
+    /// }
+    /// clock.advance(Duration::from_millis(100)); // every bucket has refilled
+    /// limiter.retain_recent();
+    /// assert!(limiter.is_empty());
+    /// # }
+    /// ```
+    pub fn retain_recent(&self) {
+        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let mut state = lock(&self.shared.state);
+        let now = state.gcra.ticks(nanos);
+        state.keys.retain_recent(now);
+    }
+
+    /// The quota every key gets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedRateLimiter, Quota};
+    ///
+    /// let limiter = KeyedRateLimiter::<String>::new(Quota::per_second(3));
+    /// assert_eq!(limiter.quota(), Quota::per_second(3));
+    /// ```
+    pub fn quota(&self) -> Quota {
+        lock(&self.shared.state).quota
+    }
+
+    fn poll_turn(
+        &self,
+        key: &K,
+        n: u32,
+        turn: Pin<&mut Turn<T::Sleep>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), InsufficientCapacity>> {
+        let shared = &*self.shared;
+        let mut turn = turn.project();
+        let (at, gcra) = match *turn.booking {
+            Some(Booking { at, .. }) => (at, lock(&shared.state).gcra),
+            None => {
+                let nanos = shared.origin.nanos(shared.timer.now());
+                let mut state = lock(&shared.state);
+                let gcra = state.gcra;
+                if n > gcra.burst() {
+                    let capacity = gcra.burst();
+                    return Poll::Ready(Err(InsufficientCapacity {
+                        requested: n,
+                        capacity,
+                    }));
+                }
+                if n == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                match state.take(key, gcra.ticks(nanos), n, true) {
+                    Ok(Outcome::Booked { at, end }) => {
+                        *turn.booking = Some(Booking { id: 0, at, end });
+                        (at, gcra)
+                    }
+                    Ok(Outcome::Taken) => return Poll::Ready(Ok(())),
+                    Err(_) => unreachable!("a booking is always possible"),
+                }
+            }
+        };
+        let sleep = || shared.origin.sleep(&shared.timer, gcra.nanos(at));
+        if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
+            return Poll::Pending;
+        }
+        turn.nap.set(Nap::Idle);
+        *turn.booking = None;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Gives back the cells of a waiter dropped before its turn, if nobody
+    /// has booked after it.
+    fn leave(&self, key: &K, n: u32, turn: Pin<&mut Turn<T::Sleep>>) {
+        let Some(Booking { at, end, .. }) = turn.project().booking.take() else {
+            return;
+        };
+        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let mut state = lock(&self.shared.state);
+        let gcra = state.gcra;
+        let now = gcra.ticks(nanos);
+        if now < at {
+            if let Some(mut tat) = state.keys.get(key).filter(|tat| tat.get() == end) {
+                // Smaller than a value that fit: it fits.
+                tat.set(end.saturating_sub(gcra.cells(n)));
+            }
+        }
+    }
+}
+
+impl<K, T> Clone for KeyedRateLimiter<K, T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K, T> fmt::Debug for KeyedRateLimiter<K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.shared.state);
+        f.debug_struct("KeyedRateLimiter")
+            .field("quota", &state.quota)
+            .field("keys", &state.keys.len())
+            .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`KeyedRateLimiter::acquire`]: ready when the cell is
+    /// taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedAcquire, KeyedRateLimiter, Quota};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = KeyedRateLimiter::new(Quota::per_second(5));
+    /// let turn: KeyedAcquire<'_, &str> = limiter.acquire(&"key");
+    /// turn.await;
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`KeyedAcquireN`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct KeyedAcquire<'a, K, T: Timer = Auto>
+    where
+        K: Hash,
+        K: Eq,
+        K: Clone,
+    {
+        #[pin]
+        inner: KeyedAcquireN<'a, K, T>,
+    }
+}
+
+impl<K, T> Future for KeyedAcquire<'_, K, T>
+where
+    K: Hash + Eq + Clone,
+    T: Timer,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // One cell always fits a burst: the error cannot happen.
+        self.project().inner.poll(cx).map(|_| ())
+    }
+}
+
+impl<K, T> fmt::Debug for KeyedAcquire<'_, K, T>
+where
+    K: Hash + Eq + Clone,
+    T: Timer,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedAcquire")
+            .field("turn", &self.inner.turn)
+            .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`KeyedRateLimiter::acquire_n`]: ready when the cells
+    /// are taken, or at once with [`InsufficientCapacity`] for more than the
+    /// burst.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::{KeyedAcquireN, KeyedRateLimiter, Quota};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let limiter = KeyedRateLimiter::new(Quota::per_second(5));
+    /// let turn: KeyedAcquireN<'_, &str> = limiter.acquire_n(&"key", 2);
+    /// turn.await.unwrap();
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped before its turn, it gives its cells back if no later waiter
+    /// for the same key has booked since; otherwise they stay used and the
+    /// waiters behind it keep their times. Dropped after its turn came, its
+    /// cells count as used.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct KeyedAcquireN<'a, K, T: Timer = Auto>
+    where
+        K: Hash,
+        K: Eq,
+        K: Clone,
+    {
+        limiter: &'a KeyedRateLimiter<K, T>,
+        key: K,
+        n: u32,
+        #[pin]
+        turn: Turn<T::Sleep>,
+    }
+
+    impl<'a, K, T: Timer> PinnedDrop for KeyedAcquireN<'a, K, T>
+    where
+        K: Hash,
+        K: Eq,
+        K: Clone,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.limiter.leave(this.key, *this.n, this.turn);
+        }
+    }
+}
+
+impl<K, T> Future for KeyedAcquireN<'_, K, T>
+where
+    K: Hash + Eq + Clone,
+    T: Timer,
+{
+    type Output = Result<(), InsufficientCapacity>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.limiter.poll_turn(this.key, *this.n, this.turn, cx)
+    }
+}
+
+impl<K, T> fmt::Debug for KeyedAcquireN<'_, K, T>
+where
+    K: Hash + Eq + Clone,
+    T: Timer,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedAcquireN")
+            .field("n", &self.n)
+            .field("turn", &self.turn)
+            .finish()
+    }
+}

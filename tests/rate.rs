@@ -1,0 +1,1141 @@
+//! Rate limits: GCRA, keyed, sliding window, throttle.
+//!
+//! Every rule is checked on `ManualClock`, to the nanosecond. Real time is
+//! used only to check that waiting really waits on each runtime (`suite`),
+//! with exact lower bounds and generous upper ones.
+
+mod common;
+
+#[cfg(feature = "test-util")]
+mod manual {
+    use futures_lite::StreamExt;
+    use portasync::rt::{ManualClock, Timer};
+    use portasync::{
+        InsufficientCapacity, KeyedRateLimiter, NotUntil, Quota, QuotaError, RateLimited,
+        RateLimiter, SlidingWindow, throttle,
+    };
+    use proptest::prelude::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::Duration;
+
+    const SEC: Duration = Duration::from_secs(1);
+    const MS: Duration = Duration::from_millis(1);
+    const NS: Duration = Duration::from_nanos(1);
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+    /// Counts its wake-ups and records, in a shared log, the order in which
+    /// waiters were woken.
+    struct Counter {
+        index: usize,
+        wakes: AtomicUsize,
+        log: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            self.log.lock().unwrap().push(self.index);
+        }
+    }
+
+    /// The order in which waiters were woken, by index.
+    type WakeLog = Arc<Mutex<Vec<usize>>>;
+
+    fn counters(n: usize) -> (Vec<Arc<Counter>>, Vec<Waker>, WakeLog) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let counters: Vec<_> = (0..n)
+            .map(|index| {
+                Arc::new(Counter {
+                    index,
+                    wakes: AtomicUsize::new(0),
+                    log: log.clone(),
+                })
+            })
+            .collect();
+        let wakers = counters
+            .iter()
+            .map(|counter| Waker::from(counter.clone()))
+            .collect();
+        (counters, wakers, log)
+    }
+
+    fn poll<F: Future + ?Sized>(future: &mut Pin<Box<F>>, waker: &Waker) -> Poll<F::Output> {
+        future.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    /// The next item if the stream has one ready now.
+    fn next<S: futures_lite::Stream + Unpin>(stream: &mut S) -> Option<Option<S::Item>> {
+        futures_lite::future::block_on(futures_lite::future::poll_once(stream.next()))
+    }
+
+    fn wait_of(result: Result<(), NotUntil>) -> Duration {
+        result
+            .expect_err("the check should have been refused")
+            .wait_time()
+    }
+
+    // Quota
+
+    #[test]
+    fn quota_constructors_and_errors() {
+        assert_eq!(Quota::per_second(5).period(), SEC);
+        assert_eq!(Quota::per_minute(5).period(), 60 * SEC);
+        assert_eq!(Quota::per_hour(5).period(), 3600 * SEC);
+        assert_eq!(Quota::new(7, MS).count(), 7);
+        assert_eq!(Quota::per_second(5).burst_size(), 5);
+        assert_eq!(Quota::per_second(5).burst(2).burst_size(), 2);
+        assert_eq!(Quota::try_new(0, SEC), Err(QuotaError::ZeroCount));
+        assert_eq!(
+            Quota::try_new(1, Duration::ZERO),
+            Err(QuotaError::ZeroPeriod)
+        );
+        assert_eq!(
+            Quota::per_second(1).try_burst(0),
+            Err(QuotaError::ZeroBurst)
+        );
+        assert_eq!(
+            QuotaError::ZeroPeriod.to_string(),
+            "quota period must be greater than zero"
+        );
+        fn is_error<E: std::error::Error + Send + Sync + 'static>() {}
+        is_error::<QuotaError>();
+        is_error::<NotUntil>();
+        is_error::<RateLimited>();
+        is_error::<InsufficientCapacity>();
+    }
+
+    fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let payload = std::panic::catch_unwind(f).expect_err("it should have panicked");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap()
+    }
+
+    #[test]
+    fn zero_arguments_panic_naming_the_argument() {
+        assert!(
+            panic_message(|| {
+                let _ = Quota::per_second(0);
+            })
+            .contains("`n`")
+        );
+        assert!(
+            panic_message(|| {
+                let _ = Quota::per_minute(0);
+            })
+            .contains("`n`")
+        );
+        assert!(
+            panic_message(|| {
+                let _ = Quota::per_hour(0);
+            })
+            .contains("`n`")
+        );
+        assert!(
+            panic_message(|| {
+                let _ = Quota::new(1, Duration::ZERO);
+            })
+            .contains("`period`")
+        );
+        assert!(
+            panic_message(|| {
+                let _ = Quota::per_second(1).burst(0);
+            })
+            .contains("`b`")
+        );
+        assert!(
+            panic_message(|| {
+                let _ = SlidingWindow::new(0, SEC);
+            })
+            .contains("`n`")
+        );
+        assert!(
+            panic_message(|| {
+                let _ = SlidingWindow::new(1, Duration::ZERO);
+            })
+            .contains("`period`")
+        );
+    }
+
+    // RateLimiter: the arithmetic
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10).burst(5), clock.clone());
+        for _ in 0..5 {
+            limiter.check().unwrap();
+        }
+        assert_eq!(wait_of(limiter.check()), 100 * MS);
+        for _ in 0..50 {
+            clock.advance(100 * MS - NS);
+            assert_eq!(wait_of(limiter.check()), NS);
+            clock.advance(NS);
+            limiter.check().unwrap();
+            assert_eq!(
+                wait_of(limiter.check()),
+                100 * MS,
+                "one cell per interval, no more"
+            );
+        }
+        // An idle spell refills the burst, and no more than the burst.
+        clock.advance(10 * SEC);
+        assert!(limiter.check_n(5).is_ok());
+        assert!(limiter.check().is_err());
+    }
+
+    #[test]
+    fn check_n_is_all_or_nothing() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10), clock.clone());
+        limiter.check_n(7).unwrap();
+        match limiter.check_n(4) {
+            Err(RateLimited::NotUntil(not_until)) => assert_eq!(not_until.wait_time(), 100 * MS),
+            other => panic!("expected NotUntil, got {other:?}"),
+        }
+        limiter.check_n(3).unwrap(); // the refused 4 took nothing
+        assert_eq!(
+            limiter.check_n(11),
+            Err(RateLimited::InsufficientCapacity(10))
+        );
+        assert_eq!(limiter.check_n(0), Ok(()));
+        let err = RateLimited::InsufficientCapacity(10);
+        assert_eq!(
+            err.to_string(),
+            "request exceeds the limiter's capacity of 10"
+        );
+    }
+
+    #[test]
+    fn earliest_is_the_check_reading_plus_wait_time() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(3), clock.clone());
+        limiter.check_n(3).unwrap();
+        clock.advance(MS);
+        let refused = limiter.check().unwrap_err();
+        assert_eq!(refused.earliest(), clock.now() + refused.wait_time());
+        assert_eq!(refused.wait_time(), Duration::from_nanos(333_333_334) - MS);
+    }
+
+    /// 3 per second does not divide a second into nanoseconds: a limiter
+    /// that rounded the interval would drift by a millisecond per million
+    /// cells.
+    #[test]
+    fn no_drift_over_a_million_cells() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(3).burst(1), clock.clone());
+        limiter.check().unwrap();
+        let cells: u64 = 1_000_000;
+        for _ in 1..cells {
+            let wait = wait_of(limiter.check());
+            clock.advance(wait);
+            limiter.check().unwrap();
+        }
+        // The last cell came exactly (cells - 1) / 3 seconds after the first,
+        // rounded up to the nanosecond.
+        let exact_nanos = ((cells - 1) * 1_000_000_000).div_ceil(3);
+        assert_eq!(clock.elapsed(), Duration::from_nanos(exact_nanos));
+
+        // Whole seconds: exactly 7 cells refill in each, never 6, never 8.
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(7), clock.clone());
+        for second in 0..1_000_000 {
+            assert!(limiter.check_n(7).is_ok(), "7 cells refused at {second} s");
+            assert!(
+                limiter.check().is_err(),
+                "an 8th cell allowed at {second} s"
+            );
+            clock.advance(SEC);
+        }
+    }
+
+    #[test]
+    fn huge_rates_never_have_a_zero_interval() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(u32::MAX).burst(1), clock.clone());
+        limiter.check().unwrap();
+        assert_eq!(
+            wait_of(limiter.check()),
+            NS,
+            "a fraction of a nanosecond, rounded up"
+        );
+        clock.advance(NS);
+        for _ in 0..4 {
+            limiter.check().unwrap(); // 4.29 cells per nanosecond, even at burst 1
+        }
+        assert!(limiter.check().is_err());
+
+        // u32::MAX per second with the full burst: 4.29 cells per nanosecond.
+        let limiter = RateLimiter::with_timer(Quota::per_second(u32::MAX), clock.clone());
+        limiter.check_n(u32::MAX).unwrap();
+        assert_eq!(wait_of(limiter.check()), NS);
+        clock.advance(NS);
+        limiter.check_n(4).unwrap();
+        assert!(
+            limiter.check().is_err(),
+            "4.29 cells refilled in 1 ns, not 5"
+        );
+        clock.advance(SEC);
+        limiter.check_n(u32::MAX).unwrap();
+    }
+
+    #[test]
+    fn tiny_rates_and_century_periods() {
+        let clock = ManualClock::new();
+        let hourly = RateLimiter::with_timer(Quota::per_hour(1), clock.clone());
+        hourly.check().unwrap();
+        assert_eq!(wait_of(hourly.check()), 3600 * SEC);
+
+        let century = 100 * YEAR;
+        let limiter = RateLimiter::with_timer(Quota::new(1, century), clock.clone());
+        limiter.check().unwrap();
+        assert_eq!(wait_of(limiter.check()), century);
+        clock.advance(century - NS);
+        assert_eq!(wait_of(limiter.check()), NS);
+        clock.advance(NS);
+        limiter.check().unwrap();
+
+        // u32::MAX cells per century, all at once, then the exact refill.
+        let limiter =
+            RateLimiter::with_timer(Quota::new(u32::MAX, century).burst(u32::MAX), clock.clone());
+        limiter.check_n(u32::MAX).unwrap();
+        let per_cell = century.as_nanos().div_ceil(u128::from(u32::MAX));
+        assert_eq!(wait_of(limiter.check()).as_nanos(), per_cell);
+
+        // A burst far larger than the count over the longest period.
+        let limiter =
+            RateLimiter::with_timer(Quota::new(1, Duration::MAX).burst(u32::MAX), clock.clone());
+        limiter.check_n(u32::MAX).unwrap();
+        let refused = limiter.check().unwrap_err();
+        assert_eq!(refused.wait_time(), Duration::MAX);
+        assert!(
+            refused.earliest() > clock.now() + 20 * YEAR,
+            "decades away, and no panic"
+        );
+        let mut waiter = Box::pin(limiter.acquire());
+        assert!(poll(&mut waiter, Waker::noop()).is_pending());
+        clock.advance(century);
+        assert!(poll(&mut waiter, Waker::noop()).is_pending());
+    }
+
+    /// A quota, a burst and a list of (advance, n) steps.
+    fn scenario() -> impl Strategy<Value = (u32, u64, u32, Vec<(u64, u32)>)> {
+        let count = prop_oneof![
+            1..=10u32,
+            1..=1_000_000u32,
+            Just(u32::MAX),
+            any::<u32>().prop_map(|n| n.max(1))
+        ];
+        let period = prop_oneof![
+            1..=1_000u64,
+            1..=10_000_000_000u64,
+            Just(3_600_000_000_000u64)
+        ];
+        (count, period, 1..=20u32).prop_flat_map(|(count, period, burst)| {
+            let steps =
+                proptest::collection::vec((0..=period.saturating_mul(2), 1..=burst + 1), 1..60);
+            (Just(count), Just(period), Just(burst), steps)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// A refused check's wait time is exact: the same request is refused
+        /// one nanosecond before it and allowed at it; and the admissions
+        /// never exceed burst + rate × elapsed.
+        #[test]
+        fn wait_time_is_exact((count, period, burst, steps) in scenario()) {
+            let clock = ManualClock::new();
+            let quota = Quota::new(count, Duration::from_nanos(period)).burst(burst);
+            let limiter = RateLimiter::with_timer(quota, clock.clone());
+            let mut admitted: u128 = 0;
+            for (advance, n) in steps {
+                clock.advance(Duration::from_nanos(advance));
+                match limiter.check_n(n) {
+                    Ok(()) => admitted += u128::from(n),
+                    Err(RateLimited::InsufficientCapacity(capacity)) => {
+                        prop_assert_eq!(capacity, burst);
+                        prop_assert!(n > burst);
+                    }
+                    Err(RateLimited::NotUntil(refused)) => {
+                        let wait = refused.wait_time();
+                        prop_assert!(wait > Duration::ZERO);
+                        prop_assert_eq!(refused.earliest(), clock.now() + wait);
+                        clock.advance(wait - NS);
+                        prop_assert!(limiter.check_n(n).is_err(), "allowed before wait_time");
+                        clock.advance(NS);
+                        prop_assert!(limiter.check_n(n).is_ok(), "refused at wait_time");
+                        admitted += u128::from(n);
+                    }
+                }
+                // burst + count × elapsed / period
+                let bound = u128::from(burst) + clock.elapsed().as_nanos() * u128::from(count) / u128::from(period);
+                prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
+            }
+        }
+
+        /// The sliding window's wait time is exact too.
+        #[test]
+        fn window_wait_time_is_exact(limit in 1..=10u32, period in 1..=1_000u64, steps in proptest::collection::vec((0..=2_000u64, 1..=11u32), 1..60)) {
+            let clock = ManualClock::new();
+            let window = SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
+            for (advance, n) in steps {
+                clock.advance(Duration::from_nanos(advance));
+                match window.check_n(n) {
+                    Ok(()) | Err(RateLimited::InsufficientCapacity(_)) => {}
+                    Err(RateLimited::NotUntil(refused)) => {
+                        let wait = refused.wait_time();
+                        clock.advance(wait - NS);
+                        prop_assert!(window.check_n(n).is_err(), "allowed before wait_time");
+                        clock.advance(NS);
+                        prop_assert!(window.check_n(n).is_ok(), "refused at wait_time");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn set_quota_keeps_the_state() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(1), clock.clone());
+        limiter.check().unwrap();
+        limiter.set_quota(Quota::per_second(10));
+        assert_eq!(limiter.quota(), Quota::per_second(10));
+        // One second is booked; the new burst is one second: one interval to wait.
+        assert_eq!(wait_of(limiter.check()), 100 * MS);
+        clock.advance(100 * MS);
+        limiter.check().unwrap();
+
+        // Slower: what was used stays used.
+        let limiter = RateLimiter::with_timer(Quota::per_second(10), clock.clone());
+        limiter.check_n(10).unwrap(); // one second booked
+        limiter.set_quota(Quota::per_second(3).burst(1)); // a third of a second of burst
+        // Allowed when booked-until + 1/3 s - 1/3 s is reached: in one second.
+        assert_eq!(wait_of(limiter.check()), SEC);
+        clock.advance(SEC);
+        limiter.check().unwrap();
+        assert_eq!(wait_of(limiter.check()), Duration::from_nanos(333_333_334));
+
+        // A changed count (the internal unit) keeps a waiter's booked time.
+        let limiter = RateLimiter::with_timer(Quota::per_second(7).burst(1), clock.clone());
+        limiter.check().unwrap();
+        let mut waiter = Box::pin(limiter.acquire());
+        assert!(poll(&mut waiter, Waker::noop()).is_pending());
+        limiter.set_quota(Quota::per_second(1000).burst(1));
+        clock.advance(Duration::from_nanos(142_857_142));
+        assert!(
+            poll(&mut waiter, Waker::noop()).is_pending(),
+            "booked at 1/7 s, not earlier"
+        );
+        clock.advance(NS);
+        assert!(poll(&mut waiter, Waker::noop()).is_ready());
+        // Its booking still counts: booked through 2/7 s, burst 1 ms, so the
+        // next cell is at 2/7 s.
+        assert_eq!(
+            wait_of(limiter.check()),
+            Duration::from_nanos(285_714_286 - 142_857_143)
+        );
+    }
+
+    // RateLimiter: waiting
+
+    /// Polls every waiter woken since the last call, in the order they were
+    /// woken, and returns those that completed.
+    fn run_woken(
+        waiters: &mut [Option<Pin<Box<portasync::RateAcquire<'_, ManualClock>>>>],
+        wakers: &[Waker],
+        log: &Mutex<Vec<usize>>,
+    ) -> Vec<usize> {
+        let mut done = Vec::new();
+        loop {
+            let woken: Vec<usize> = std::mem::take(&mut *log.lock().unwrap());
+            if woken.is_empty() {
+                return done;
+            }
+            for index in woken {
+                if let Some(waiter) = &mut waiters[index] {
+                    if poll(waiter, &wakers[index]).is_ready() {
+                        waiters[index] = None;
+                        done.push(index);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_thousand_waiters_are_served_in_order_each_woken_once() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10), clock.clone());
+        let (counters, wakers, log) = counters(1000);
+        let mut waiters: Vec<_> = (0..1000)
+            .map(|_| Some(Box::pin(limiter.acquire())))
+            .collect();
+        let mut order = Vec::new();
+        for (index, waiter) in waiters.iter_mut().enumerate() {
+            if poll(waiter.as_mut().unwrap(), &wakers[index]).is_ready() {
+                *waiter = None;
+                order.push(index);
+            }
+        }
+        assert_eq!(
+            order,
+            (0..10).collect::<Vec<_>>(),
+            "the burst is served at once"
+        );
+        assert_eq!(limiter.waiters(), 990);
+        assert!(
+            limiter.check().is_err(),
+            "check never takes a waiter's turn"
+        );
+
+        // Time moves in uneven steps; each due waiter is woken by its own timer.
+        let mut elapsed = Duration::ZERO;
+        let steps = [
+            100 * MS,
+            50 * MS,
+            50 * MS,
+            1 * SEC,
+            7 * SEC + 3 * MS,
+            90 * SEC,
+        ];
+        let mut step = 0;
+        while order.len() < 1000 {
+            let advance = steps[step % steps.len()];
+            step += 1;
+            clock.advance(advance);
+            elapsed += advance;
+            order.extend(run_woken(&mut waiters, &wakers, &log));
+            // Served so far: the burst plus one per 100 ms, never more.
+            let due = (10 + elapsed.as_millis() / 100).min(1000) as usize;
+            assert_eq!(order.len(), due, "after {elapsed:?}");
+        }
+        assert_eq!(order, (0..1000).collect::<Vec<_>>(), "FIFO");
+        for counter in &counters[10..] {
+            assert_eq!(
+                counter.wakes.load(Ordering::SeqCst),
+                1,
+                "waiter {} woken more than once",
+                counter.index
+            );
+        }
+        assert_eq!(limiter.waiters(), 0);
+        assert_eq!(clock.sleepers(), 0);
+    }
+
+    #[test]
+    fn acquire_n_keeps_fifo_order_for_mixed_sizes() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10), clock.clone());
+        limiter.check_n(10).unwrap();
+        let (_counters, wakers, log) = counters(3);
+        let mut big = Box::pin(limiter.acquire_n(10));
+        let mut small = Box::pin(limiter.acquire_n(1));
+        assert!(poll(&mut big, &wakers[0]).is_pending());
+        assert!(poll(&mut small, &wakers[1]).is_pending());
+        clock.advance(999 * MS);
+        assert!(
+            log.lock().unwrap().is_empty(),
+            "the small one waits behind the big one"
+        );
+        clock.advance(MS);
+        assert_eq!(*log.lock().unwrap(), [0]);
+        assert!(poll(&mut big, &wakers[0]).is_ready());
+        clock.advance(100 * MS);
+        assert!(poll(&mut small, &wakers[1]).is_ready());
+        let mut too_big = Box::pin(limiter.acquire_n(11));
+        assert_eq!(
+            poll(&mut too_big, &wakers[2]).map(|r| r.map_err(|e| (e.requested(), e.capacity()))),
+            Poll::Ready(Err((11, 10)))
+        );
+    }
+
+    #[test]
+    fn a_dropped_waiter_gives_back_its_cells() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10).burst(1), clock.clone());
+        limiter.check().unwrap();
+        let (counters, wakers, log) = counters(3);
+        let mut a = Box::pin(limiter.acquire()); // at 100 ms
+        let mut b = Box::pin(limiter.acquire()); // at 200 ms
+        let mut c = Box::pin(limiter.acquire()); // at 300 ms
+        for (waiter, waker) in [&mut a, &mut b, &mut c].into_iter().zip(&wakers) {
+            assert!(poll(waiter, waker).is_pending());
+        }
+        assert_eq!(clock.sleepers(), 3);
+
+        // The middle one gives up: the last moves up to 200 ms.
+        drop(b);
+        assert_eq!(limiter.waiters(), 2);
+        assert_eq!(clock.sleepers(), 2);
+        assert!(
+            log.lock().unwrap().is_empty(),
+            "nobody is woken while the one ahead still waits"
+        );
+
+        clock.advance(100 * MS);
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [0]);
+        assert!(poll(&mut a, &wakers[0]).is_ready());
+        // Serving `a` wakes `c` once, to move its sleep earlier.
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [2]);
+        assert!(poll(&mut c, &wakers[2]).is_pending());
+        clock.advance(100 * MS);
+        assert!(
+            poll(&mut c, &wakers[2]).is_ready(),
+            "served at 200 ms, in b's place"
+        );
+        assert_eq!(counters[2].wakes.load(Ordering::SeqCst), 2);
+
+        // The last waiter dropped: its cell goes back to `check`.
+        let mut d = Box::pin(limiter.acquire()); // at 300 ms
+        assert!(poll(&mut d, &wakers[0]).is_pending());
+        drop(d);
+        clock.advance(100 * MS);
+        limiter.check().unwrap();
+        assert_eq!(limiter.waiters(), 0);
+        assert_eq!(clock.sleepers(), 0);
+    }
+
+    #[test]
+    fn dropping_the_first_waiter_wakes_the_next_at_once() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10).burst(1), clock.clone());
+        limiter.check().unwrap();
+        let (_counters, wakers, log) = counters(2);
+        let mut a = Box::pin(limiter.acquire());
+        let mut b = Box::pin(limiter.acquire());
+        assert!(poll(&mut a, &wakers[0]).is_pending());
+        assert!(poll(&mut b, &wakers[1]).is_pending());
+        drop(a);
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [1]);
+        assert!(poll(&mut b, &wakers[1]).is_pending());
+        clock.advance(100 * MS);
+        assert!(poll(&mut b, &wakers[1]).is_ready());
+    }
+
+    /// A waiter that is leaked while pending holds its own turn and nothing
+    /// else: there is no leader to stall on.
+    #[test]
+    fn a_leaked_waiter_stalls_nobody() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10).burst(1), clock.clone());
+        limiter.check().unwrap();
+        let (_counters, wakers, _log) = counters(3);
+        let mut leaked = Box::pin(limiter.acquire());
+        assert!(poll(&mut leaked, &wakers[0]).is_pending());
+        std::mem::forget(leaked);
+        let mut next = Box::pin(limiter.acquire());
+        assert!(poll(&mut next, &wakers[1]).is_pending());
+        clock.advance(200 * MS);
+        assert!(
+            poll(&mut next, &wakers[1]).is_ready(),
+            "served at its own time"
+        );
+        clock.advance(100 * MS);
+        limiter.check().unwrap();
+    }
+
+    #[test]
+    fn acquire_is_immediate_when_allowed_and_registers_no_timer() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(2), clock.clone());
+        let mut first = Box::pin(limiter.acquire());
+        assert!(poll(&mut first, Waker::noop()).is_ready());
+        assert_eq!(clock.sleepers(), 0);
+        let mut zero = Box::pin(limiter.acquire_n(0));
+        assert!(poll(&mut zero, Waker::noop()).is_ready());
+    }
+
+    /// Two threads, a million checks each, the clock moved by the workers
+    /// themselves: never more than burst + rate × elapsed.
+    #[test]
+    fn two_threads_never_exceed_the_rate() {
+        let clock = ManualClock::new();
+        let (rate, burst) = (1000u64, 50u32);
+        let limiter =
+            RateLimiter::with_timer(Quota::per_second(rate as u32).burst(burst), clock.clone());
+        let admitted = Arc::new(AtomicU64::new(0));
+        let over = Arc::new(AtomicBool::new(false));
+        std::thread::scope(|scope| {
+            for worker in 0..2u64 {
+                let (clock, limiter, admitted, over) = (&clock, &limiter, &admitted, &over);
+                scope.spawn(move || {
+                    for i in 0..1_000_000u64 {
+                        if (i + worker) % 97 == 0 {
+                            clock.advance(Duration::from_micros(300));
+                        }
+                        if limiter.check().is_ok() {
+                            let total = admitted.fetch_add(1, Ordering::SeqCst) + 1;
+                            // Elapsed read after the admission: a looser bound, still a bound.
+                            let elapsed = clock.elapsed().as_nanos() as u64;
+                            if total > u64::from(burst) + elapsed * rate / 1_000_000_000 {
+                                over.store(true, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let total = admitted.load(Ordering::SeqCst);
+        let elapsed = clock.elapsed().as_nanos() as u64;
+        let bound = u64::from(burst) + elapsed * rate / 1_000_000_000;
+        assert!(
+            !over.load(Ordering::SeqCst),
+            "some prefix exceeded the rate"
+        );
+        assert!(total <= bound, "{total} admitted, bound {bound}");
+        assert!(
+            total >= bound - 2,
+            "{total} admitted, {bound} allowed: checks that should pass were refused"
+        );
+    }
+
+    /// Checks on two threads while a third keeps switching the quota (and so
+    /// the limiter's unit of time): never more than the largest burst plus
+    /// the fastest rate × elapsed.
+    #[test]
+    fn quota_changes_during_checks_never_exceed_the_fastest_rate() {
+        let clock = ManualClock::new();
+        let fast = Quota::per_second(7).burst(20);
+        let slow = Quota::per_second(3).burst(5);
+        let limiter = RateLimiter::with_timer(fast, clock.clone());
+        let admitted = AtomicU64::new(0);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut switches = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    limiter.set_quota(if switches % 2 == 0 { slow } else { fast });
+                    switches += 1;
+                    std::thread::yield_now();
+                }
+                assert!(switches > 0);
+            });
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        for i in 0..200_000u64 {
+                            if i % 50 == 0 {
+                                clock.advance(Duration::from_millis(3));
+                            }
+                            if limiter.check().is_ok() {
+                                admitted.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let total = admitted.load(Ordering::SeqCst);
+        let bound = 21 + clock.elapsed().as_nanos() as u64 * 7 / 1_000_000_000;
+        assert!(total <= bound, "{total} admitted, bound {bound}");
+        assert!(
+            total > bound / 4,
+            "{total} admitted of {bound}: the limiter stopped admitting"
+        );
+    }
+
+    #[test]
+    fn throttle_yields_at_the_allowed_times() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(10).burst(2), clock.clone());
+        let mut paced = Box::pin(throttle(futures_lite::stream::iter(0..5), &limiter));
+        assert_eq!(next(&mut paced), Some(Some(0)));
+        assert_eq!(next(&mut paced), Some(Some(1)));
+        assert_eq!(next(&mut paced), None);
+        assert!(
+            limiter.check().is_err(),
+            "the held item booked the next cell"
+        );
+        clock.advance(100 * MS - NS);
+        assert_eq!(next(&mut paced), None);
+        clock.advance(NS);
+        assert_eq!(next(&mut paced), Some(Some(2)));
+        clock.advance(100 * MS);
+        assert_eq!(next(&mut paced), Some(Some(3)), "one cell has refilled");
+        assert_eq!(next(&mut paced), None, "but not two");
+        clock.advance(100 * MS);
+        assert_eq!(next(&mut paced), Some(Some(4)));
+        assert_eq!(next(&mut paced), Some(None), "the end takes no cell");
+
+        // Dropped while an item waits: its cell goes back.
+        let limiter = RateLimiter::with_timer(Quota::per_second(10).burst(1), clock.clone());
+        let mut paced = Box::pin(throttle(futures_lite::stream::iter(0..5), &limiter));
+        assert_eq!(next(&mut paced), Some(Some(0)));
+        assert_eq!(next(&mut paced), None);
+        drop(paced);
+        clock.advance(100 * MS);
+        limiter.check().unwrap();
+        assert!(limiter.check().is_err());
+    }
+
+    // KeyedRateLimiter
+
+    #[test]
+    fn keys_are_independent_and_exact() {
+        let clock = ManualClock::new();
+        let limiter = KeyedRateLimiter::with_timer(Quota::per_second(3).burst(1), clock.clone());
+        limiter.check(&"a").unwrap();
+        assert_eq!(
+            wait_of(limiter.check(&"a")),
+            Duration::from_nanos(333_333_334)
+        );
+        limiter.check(&"b").unwrap();
+        assert_eq!(
+            limiter.check_n(&"c", 2),
+            Err(RateLimited::InsufficientCapacity(1))
+        );
+        assert_eq!(limiter.check_n(&"c", 0), Ok(()));
+        assert_eq!(limiter.len(), 2);
+        clock.advance(Duration::from_nanos(333_333_334));
+        limiter.check(&"a").unwrap();
+    }
+
+    /// Per-key state starts in 8 bytes and moves to 16 when the tick count
+    /// outgrows 64 bits (after 8.6 s at 2^31 ticks per nanosecond, which is
+    /// `u32::MAX - 1` per second in lowest terms), with no
+    /// change in any answer.
+    #[test]
+    fn keyed_state_widens_without_changing_answers() {
+        let clock = ManualClock::new();
+        let limiter =
+            KeyedRateLimiter::with_timer(Quota::per_second(u32::MAX - 1).burst(1), clock.clone());
+        limiter.check(&1).unwrap();
+        assert_eq!(wait_of(limiter.check(&1)), NS);
+        clock.advance(60 * SEC);
+        limiter.check(&1).unwrap();
+        assert_eq!(wait_of(limiter.check(&1)), NS);
+        limiter.check(&2).unwrap();
+        assert_eq!(limiter.len(), 2);
+        clock.advance(NS);
+        for _ in 0..4 {
+            limiter.check(&1).unwrap(); // 4.29 cells per nanosecond
+        }
+        assert!(limiter.check(&1).is_err());
+        clock.advance(SEC);
+        limiter.retain_recent();
+        assert!(limiter.is_empty());
+    }
+
+    #[test]
+    fn keyed_waiters_are_fifo_per_key_and_give_back_when_last() {
+        let clock = ManualClock::new();
+        let limiter = KeyedRateLimiter::with_timer(Quota::per_second(10).burst(1), clock.clone());
+        limiter.check(&1).unwrap();
+        let (_counters, wakers, log) = counters(3);
+        let mut a = Box::pin(limiter.acquire(&1));
+        let mut b = Box::pin(limiter.acquire(&1));
+        assert!(poll(&mut a, &wakers[0]).is_pending());
+        assert!(poll(&mut b, &wakers[1]).is_pending());
+        let mut other = Box::pin(limiter.acquire(&2));
+        assert!(
+            poll(&mut other, &wakers[2]).is_ready(),
+            "another key does not wait"
+        );
+        drop(b); // the last booking for key 1: given back
+        clock.advance(100 * MS);
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [0]);
+        assert!(poll(&mut a, &wakers[0]).is_ready());
+        clock.advance(100 * MS);
+        limiter.check(&1).unwrap();
+        limiter.retain_recent();
+        assert_eq!(
+            limiter.len(),
+            1,
+            "key 1 is booked ahead, key 2 is full again"
+        );
+    }
+
+    /// Net bytes allocated by this thread: other tests' threads do not count.
+    struct Counting;
+
+    thread_local! {
+        static HELD: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn held() -> isize {
+        HELD.with(Cell::get)
+    }
+
+    #[allow(unsafe_code)] // a counting allocator cannot be written without it
+    // SAFETY: every call is forwarded unchanged to the system allocator; the
+    // thread-local counter has no destructor and never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = HELD.try_with(|held| held.set(held.get() + layout.size() as isize));
+            // SAFETY: the caller's contract is passed on as is.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _ = HELD.try_with(|held| held.set(held.get() - layout.size() as isize));
+            // SAFETY: the caller's contract is passed on as is.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    #[test]
+    fn a_million_keys_retained_away_leave_nothing_behind() {
+        let clock = ManualClock::new();
+        let limiter = KeyedRateLimiter::with_timer(Quota::per_second(10), clock.clone());
+        let baseline = held();
+        for key in 0..1_000_000u64 {
+            limiter.check(&key).unwrap();
+        }
+        let full = held() - baseline;
+        assert_eq!(limiter.len(), 1_000_000);
+        assert!(full < 64 * 1_000_000, "{full} bytes for a million keys");
+
+        // Half of them used again: those stay, the rest go.
+        clock.advance(50 * MS);
+        for key in 0..500_000u64 {
+            limiter.check(&key).unwrap();
+        }
+        clock.advance(60 * MS);
+        limiter.retain_recent();
+        assert_eq!(limiter.len(), 500_000);
+
+        clock.advance(SEC);
+        limiter.retain_recent();
+        assert_eq!(limiter.len(), 0);
+        let left = held() - baseline;
+        assert!(
+            left < 4096,
+            "{left} bytes held after every key was retained away"
+        );
+    }
+
+    // SlidingWindow
+
+    #[test]
+    fn window_allows_n_in_any_window() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(3, 10 * SEC, clock.clone());
+        window.check().unwrap(); // 0 s
+        clock.advance(4 * SEC);
+        window.check_n(2).unwrap(); // 4 s
+        assert_eq!(wait_of(window.check()), 6 * SEC);
+        clock.advance(6 * SEC - NS);
+        assert!(window.check().is_err());
+        clock.advance(NS); // 10 s: the first left the window
+        window.check().unwrap();
+        assert_eq!(
+            wait_of(window.check()),
+            4 * SEC,
+            "the pair at 4 s leaves at 14 s"
+        );
+        match window.check_n(3) {
+            Err(RateLimited::NotUntil(refused)) => assert_eq!(refused.wait_time(), 10 * SEC),
+            other => panic!("expected NotUntil, got {other:?}"),
+        }
+        assert_eq!(window.check_n(4), Err(RateLimited::InsufficientCapacity(3)));
+    }
+
+    /// A long random run, checked over every window: at most `limit` events
+    /// in any window of `period`, and no refusal that was not needed.
+    #[test]
+    fn window_is_strict_over_every_window() {
+        let clock = ManualClock::new();
+        let (limit, period) = (5u32, 1_000u64);
+        let window = SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut events: Vec<u64> = Vec::new();
+        for _ in 0..200_000 {
+            clock.advance(Duration::from_nanos(rng.u64(0..=300)));
+            let n = rng.u32(1..=limit);
+            let now = clock.elapsed().as_nanos() as u64;
+            let in_window = events
+                .iter()
+                .rev()
+                .take_while(|&&at| at + period > now)
+                .count() as u32;
+            match window.check_n(n) {
+                Ok(()) => events.extend(std::iter::repeat_n(now, n as usize)),
+                Err(_) => assert!(
+                    in_window + n > limit,
+                    "refused with {in_window} in the window, asking {n}"
+                ),
+            }
+        }
+        assert!(
+            events.len() > 10_000,
+            "the run admitted {} events",
+            events.len()
+        );
+        let mut end = 0;
+        for (start, &at) in events.iter().enumerate() {
+            while end < events.len() && events[end] < at + period {
+                end += 1;
+            }
+            assert!(
+                end - start <= limit as usize,
+                "{} events in [{at}, {})",
+                end - start,
+                at + period
+            );
+        }
+    }
+
+    #[test]
+    fn window_waiters_are_fifo_and_give_back() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(2, SEC, clock.clone());
+        window.check_n(2).unwrap();
+        let (counters, wakers, log) = counters(4);
+        let mut waiters: Vec<_> = (0..4).map(|_| Box::pin(window.acquire())).collect();
+        for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
+            assert!(poll(waiter, waker).is_pending());
+        }
+        assert!(
+            window.check().is_err(),
+            "check never takes a waiter's place"
+        );
+        clock.advance(SEC);
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [0, 1]);
+        for index in [0, 1] {
+            assert!(poll(&mut waiters[index], &wakers[index]).is_ready());
+        }
+        // The last one gives up: its place goes back to `check` at 2 s.
+        drop(waiters.pop());
+        clock.advance(SEC);
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [2]);
+        assert!(poll(&mut waiters[2], &wakers[2]).is_ready());
+        window.check().unwrap();
+        assert!(window.check().is_err());
+        for counter in &counters[..3] {
+            assert_eq!(counter.wakes.load(Ordering::SeqCst), 1);
+        }
+    }
+
+    #[test]
+    fn window_throttle() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(2, SEC, clock.clone());
+        let mut paced = Box::pin(throttle(futures_lite::stream::iter(0..3), &window));
+        assert_eq!(next(&mut paced), Some(Some(0)));
+        assert_eq!(next(&mut paced), Some(Some(1)));
+        assert_eq!(next(&mut paced), None);
+        clock.advance(SEC);
+        assert_eq!(next(&mut paced), Some(Some(2)));
+    }
+
+    #[test]
+    fn window_with_huge_limits_and_periods() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(u32::MAX, Duration::MAX, clock.clone());
+        window.check_n(u32::MAX).unwrap();
+        let refused = window.check().unwrap_err();
+        assert!(refused.wait_time() > 500 * YEAR);
+        clock.advance(100 * YEAR);
+        assert!(window.check().is_err());
+    }
+
+    #[test]
+    fn handles_are_send_sync_and_clones_share() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::with_timer(Quota::per_second(1), clock.clone());
+        let keyed = KeyedRateLimiter::<String, _>::with_timer(Quota::per_second(1), clock.clone());
+        let window = SlidingWindow::with_timer(1, SEC, clock.clone());
+        send_sync(&limiter);
+        send_sync(&keyed);
+        send_sync(&window);
+        send(&limiter.acquire());
+        send(&keyed.acquire(&String::new()));
+        send(&window.acquire());
+        send(&throttle(futures_lite::stream::iter([1]), &limiter));
+        let clone = limiter.clone();
+        clone.check().unwrap();
+        assert!(limiter.check().is_err(), "clones share one limit");
+        assert!(format!("{limiter:?}").contains("RateLimiter"));
+    }
+}
+
+/// Real time, on every runtime: waiting really waits, and completes.
+#[allow(dead_code)]
+mod suite {
+    use crate::common::within;
+    use portasync::rt::Runtime;
+    use portasync::{Quota, RateLimiter, SlidingWindow};
+    use std::time::{Duration, Instant};
+
+    pub(crate) async fn acquire_waits_for_the_rate<R: Runtime>(rt: R) {
+        let wall = Instant::now();
+        let limiter = RateLimiter::with_timer(Quota::per_second(50).burst(1), rt.clone());
+        for _ in 0..4 {
+            within(limiter.acquire()).await;
+        }
+        assert!(
+            wall.elapsed() >= Duration::from_millis(60),
+            "4 cells at 50/s take 60 ms"
+        );
+
+        let wall = Instant::now();
+        let window = SlidingWindow::with_timer(2, Duration::from_millis(30), rt);
+        for _ in 0..4 {
+            within(window.acquire()).await;
+        }
+        assert!(wall.elapsed() >= Duration::from_millis(30));
+    }
+
+    pub(crate) async fn waiters_on_other_tasks_all_complete<R: Runtime>(rt: R) {
+        let wall = Instant::now();
+        let limiter = RateLimiter::with_timer(Quota::per_second(200).burst(1), rt.clone());
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let limiter = limiter.clone();
+                rt.spawn(async move { limiter.acquire().await })
+            })
+            .collect();
+        for task in tasks {
+            within(task).await.unwrap();
+        }
+        assert!(
+            wall.elapsed() >= Duration::from_millis(45),
+            "10 cells at 200/s take 45 ms"
+        );
+        assert_eq!(limiter.waiters(), 0);
+    }
+}
+
+#[allow(unused_macros)] // with no runtime feature there is nothing to run it on
+macro_rules! rate_suite {
+    ($module:ident, $harness:ty) => {
+        mod $module {
+            use crate::common::Harness;
+            rate_suite!(@tests $harness; acquire_waits_for_the_rate, waiters_on_other_tasks_all_complete);
+        }
+    };
+    (@tests $harness:ty; $($test:ident),*) => {
+        $( #[test] fn $test() { <$harness>::run(crate::suite::$test); } )*
+    };
+}
+
+#[cfg(feature = "smol")]
+rate_suite!(smol, crate::common::SmolGlobal);
+#[cfg(feature = "tokio")]
+rate_suite!(tokio, crate::common::Tokio);
+#[cfg(feature = "async-std")]
+rate_suite!(async_std, crate::common::AsyncStd);
