@@ -609,6 +609,10 @@ mod suite {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "smol", feature = "tokio", feature = "async-std")),
+    allow(unused_macros)
+)]
 macro_rules! retry_suite {
     ($module:ident, $harness:ty) => {
         mod $module {

@@ -242,6 +242,10 @@ mod suite {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "smol", feature = "tokio", feature = "async-std")),
+    allow(unused_macros)
+)]
 /// Instantiates every test in `suite` for one harness.
 macro_rules! conformance {
     ($module:ident, $harness:ty) => {

@@ -293,6 +293,10 @@ mod suite {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "smol", feature = "tokio", feature = "async-std")),
+    allow(unused_macros)
+)]
 macro_rules! task_suite {
     ($module:ident, $harness:ty) => {
         mod $module {

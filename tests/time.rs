@@ -475,6 +475,10 @@ mod suite {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "smol", feature = "tokio", feature = "async-std")),
+    allow(unused_macros)
+)]
 macro_rules! time_suite {
     ($module:ident, $harness:ty) => {
         mod $module {
