@@ -84,10 +84,14 @@ fn next_to_start<T, R>(state: &mut State<T, R>) -> Option<(u64, Starter<R>)> {
     None
 }
 
-/// Spawns a child outside the lock, then files its handle, unless it was
-/// aborted or has already finished meanwhile.
+/// Spawns a queued child outside the lock, then files its handle.
 fn start<T, R>(shared: &Shared<T, R>, id: u64, starter: Starter<R>) {
-    let handle = starter(&shared.rt);
+    file_handle(shared, id, starter(&shared.rt));
+}
+
+/// Files a just-spawned child's handle, unless it was aborted or has
+/// already finished meanwhile.
+fn file_handle<T, R>(shared: &Shared<T, R>, id: u64, handle: JoinHandle<()>) {
     let mut state = shared.lock();
     match state.children.get_mut(&id) {
         Some(Status::Running {
@@ -568,10 +572,7 @@ where
                         aborted: false,
                     },
                 );
-                (
-                    id,
-                    Some(Box::new(move |rt: &R| rt.spawn(child)) as Starter<R>),
-                )
+                (id, Some(child))
             } else {
                 let starter: Starter<R> = Box::new(move |rt: &R| {
                     child.reporter.started = true;
@@ -582,8 +583,10 @@ where
                 (id, None)
             }
         };
-        if let Some(starter) = now {
-            start(shared, id, starter);
+        // Spawned outside the lock: a runtime that is shutting down may drop
+        // the child at once, and its reporter takes the lock.
+        if let Some(child) = now {
+            file_handle(shared, id, shared.rt.spawn(child));
         }
         AbortHandle {
             id,
