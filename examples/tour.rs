@@ -22,7 +22,9 @@ fn main() {
         retries().await;
         task_groups().await;
         rate_limits().await;
+        scoped_spawn().await;
     });
+    scoped_blocking();
 }
 
 /// Spawning, cancelling and sleeping through the executor-neutral traits.
@@ -374,6 +376,95 @@ async fn rate_limits() {
     println!(
         "the 4th waited {} ms for the first to leave the window",
         since(start)
+    );
+}
+
+/// Children that borrow the caller's data: `scope` (concurrent, in place),
+/// `scope_boxed` (the same, `Send`, inside a spawned task).
+async fn scoped_spawn() {
+    println!("\n== scoped spawn ==");
+    let words = ["alpha", "beta", "gamma"];
+    let seen = AtomicUsize::new(0);
+    let total = portasync::scope(async |s| {
+        let handles: Vec<_> = words
+            .iter()
+            .map(|w| {
+                s.spawn(async {
+                    seen.fetch_add(1, SeqCst);
+                    w.len()
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for handle in handles {
+            total += handle.await;
+        }
+        total
+    })
+    .await;
+    println!(
+        "scope: {} children borrowed `words`, total length {total}",
+        seen.load(SeqCst)
+    );
+
+    let data: Vec<u64> = (1..=100).collect();
+    let sum = portasync::spawn(async move {
+        let data = &data;
+        portasync::scope_boxed(|s| {
+            Box::pin(async move {
+                let (left, right) = data.split_at(50);
+                let a = s.spawn(async move { left.iter().sum::<u64>() });
+                let b = s.spawn(async move { right.iter().sum::<u64>() });
+                a.await + b.await
+            })
+        })
+        .await
+    })
+    .await
+    .unwrap();
+    println!("scope_boxed in a spawned task: sum of 1..=100 = {sum}");
+
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let outcome = futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+        portasync::scope(async |s| {
+            s.spawn(async move {
+                let _tx = tx;
+                std::future::pending::<()>().await
+            })
+            .detach();
+            s.spawn(async { panic!("child failed") }).await
+        }),
+    ))
+    .await;
+    std::panic::set_hook(hook);
+    println!(
+        "a child's panic reached the caller: {}; its sibling was dropped first: {}",
+        outcome.is_err(),
+        rx.is_closed()
+    );
+}
+
+/// `scope_blocking`: parallel children on the runtime's threads that borrow
+/// the caller's stack; it blocks, so it is called outside any executor.
+fn scoped_blocking() {
+    let mut data: Vec<u64> = (1..=1_000_000).collect();
+    let sum = portasync::scope_blocking(&Smol::global(), |s| {
+        let handles: Vec<_> = data
+            .chunks_mut(250_000)
+            .map(|chunk| {
+                s.spawn(async move {
+                    chunk.iter_mut().for_each(|n| *n *= 2);
+                    chunk.iter().sum::<u64>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).sum::<u64>()
+    });
+    println!(
+        "scope_blocking: doubled 1..=1000000 in place in 4 children, sum {sum}; data[0] = {}",
+        data[0]
     );
 }
 

@@ -20,6 +20,7 @@
 //! | retry with exponential backoff | [`retry`], [`Backoff`], [`RetryPolicy`], [`RetryBudget`] | tenacity's `@retry(wait=wait_exponential(), stop=stop_after_attempt(n))` |
 //! | a group of tasks with structured shutdown | [`TaskGroup`] (`spawn`, `join_next`, `join`, `try_join`, `shutdown_graceful`, `max_concurrent`) | `asyncio.TaskGroup`, trio nursery, `create_task` + a tracking set |
 //! | run futures together in place | [`join_all`], [`try_join_all`], [`race`] | `asyncio.gather` (with and without `return_exceptions`), `asyncio.wait(FIRST_COMPLETED)` |
+//! | children that borrow the caller's locals | [`scope`] (concurrent, in place), [`scope_boxed`] (the same, `Send`), [`scope_blocking`] (parallel on a runtime's threads, blocks) | trio nursery / anyio task group with borrowing, `std::thread::scope` |
 //! | cancel a tree of work | [`CancelToken`], [`FutureExt::cancel_on`](prelude::traits::FutureExt::cancel_on) | `Task.cancel()`, trio's `CancelScope.cancel()` |
 //! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
 //! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
@@ -69,6 +70,7 @@
 mod macros;
 mod primitives;
 
+pub mod guide;
 pub mod prelude;
 pub mod rt;
 
@@ -103,6 +105,10 @@ pub use rate::{
     WindowAcquire, WindowAcquireN, throttle,
 };
 pub use rt::{JoinError, JoinHandle, Sleep};
+pub use task::{
+    BlockingJoinHandle, BlockingScope, Scope, ScopeBoxedFuture, ScopeFuture, ScopedJoinHandle,
+    scope, scope_blocking, scope_boxed,
+};
 
 use rt::{Auto, Spawn, Timer};
 use std::future::Future;

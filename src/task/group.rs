@@ -23,6 +23,31 @@ use std::time::Duration;
 
 type Starter<R> = Box<dyn FnOnce(&R) -> JoinHandle<()> + Send>;
 
+/// Child ids are handed out in increasing order and never reused, so they
+/// need no hashing: the id itself spreads the map's buckets.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Spread the low bits over the whole word (hashbrown reads the top
+        // bits too).
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id;
+    }
+}
+
+type Children<R> = HashMap<u64, Status<R>, std::hash::BuildHasherDefault<IdHasher>>;
+
 enum Status<R> {
     /// Waiting for a slot under `max_concurrent`.
     Queued(Starter<R>),
@@ -36,7 +61,7 @@ enum Status<R> {
 struct State<T, R> {
     next_id: u64,
     /// Children not yet reported: queued or running.
-    children: HashMap<u64, Status<R>>,
+    children: Children<R>,
     /// Queued children in the order they were spawned.
     queue: VecDeque<u64>,
     /// Reported results, in completion order, not yet joined.
@@ -337,7 +362,7 @@ impl<T, R> TaskGroup<T, R> {
     pub fn with_runtime(rt: R) -> Self {
         let state = State {
             next_id: 0,
-            children: HashMap::new(),
+            children: Children::default(),
             queue: VecDeque::new(),
             done: VecDeque::new(),
             active: 0,
