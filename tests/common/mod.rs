@@ -207,3 +207,29 @@ impl<S: Clone + Send + Sync + 'static> portasync::rt::Timer for ManualTime<S> {
         self.clock.sleep_until(deadline)
     }
 }
+
+/// A waker that counts its wake-ups, for poll-level tests.
+#[derive(Default)]
+pub struct Counter(pub std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Counter {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A counting waker and its counter.
+pub fn counter() -> (std::sync::Arc<Counter>, std::task::Waker) {
+    let counter = std::sync::Arc::new(Counter::default());
+    (counter.clone(), std::task::Waker::from(counter))
+}
+
+/// Polls a boxed future once with `waker`.
+pub fn poll<F: Future>(
+    future: &mut std::pin::Pin<Box<F>>,
+    waker: &std::task::Waker,
+) -> std::task::Poll<F::Output> {
+    future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+}
