@@ -5,11 +5,24 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portasync::TaskGroup;
-use portasync::rt::{Smol, Tokio};
+use portasync::rt::{Smol, Spawn, Tokio};
 use std::future::ready;
 use std::hint::black_box;
 
 const TASKS: u64 = 10_000;
+
+/// Spawns TASKS trivial tasks into a TaskGroup on `rt` and sums them as they finish.
+async fn group_sum<R: Spawn>(rt: R) -> u64 {
+    let mut tasks = TaskGroup::with_runtime(rt);
+    for i in 0..TASKS {
+        tasks.spawn(async move { black_box(i) });
+    }
+    let mut sum = 0;
+    while let Some(result) = tasks.join_next().await {
+        sum += result.unwrap();
+    }
+    sum
+}
 
 fn groups(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_join_10k");
@@ -29,19 +42,7 @@ fn groups(c: &mut Criterion) {
         })
     });
     group.bench_function("smol/TaskGroup", |b| {
-        b.iter(|| {
-            smol::block_on(async {
-                let mut tasks = TaskGroup::with_runtime(Smol::global());
-                for i in 0..TASKS {
-                    tasks.spawn(async move { black_box(i) });
-                }
-                let mut sum = 0;
-                while let Some(result) = tasks.join_next().await {
-                    sum += result.unwrap();
-                }
-                sum
-            })
-        })
+        b.iter(|| smol::block_on(group_sum(Smol::global())))
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -64,19 +65,7 @@ fn groups(c: &mut Criterion) {
         })
     });
     group.bench_function("tokio/TaskGroup", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let mut tasks = TaskGroup::with_runtime(Tokio::current());
-                for i in 0..TASKS {
-                    tasks.spawn(async move { black_box(i) });
-                }
-                let mut sum = 0;
-                while let Some(result) = tasks.join_next().await {
-                    sum += result.unwrap();
-                }
-                sum
-            })
-        })
+        b.iter(|| runtime.block_on(group_sum(Tokio::from_handle(runtime.handle().clone()))))
     });
     group.finish();
 }

@@ -87,21 +87,73 @@ pub struct RetryError<E> {
 
 impl<E> RetryError<E> {
     /// The last attempt's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let err = portasync::retry(|| async { Err::<(), _>("down") })
+    ///     .backoff(portasync::Backoff::constant(std::time::Duration::ZERO))
+    ///     .max_attempts(2)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(*err.error(), "down");
+    /// # });
+    /// ```
     pub fn error(&self) -> &E {
         &self.error
     }
 
     /// The last attempt's error, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let err = portasync::retry(|| async { Err::<(), _>("down") })
+    ///     .backoff(portasync::Backoff::constant(std::time::Duration::ZERO))
+    ///     .max_attempts(2)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.into_inner(), "down");
+    /// # });
+    /// ```
     pub fn into_inner(self) -> E {
         self.error
     }
 
     /// How many times the operation was called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let err = portasync::retry(|| async { Err::<(), _>("down") })
+    ///     .backoff(portasync::Backoff::constant(std::time::Duration::ZERO))
+    ///     .max_attempts(2)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.attempts(), 2);
+    /// # });
+    /// ```
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
 
     /// Why retrying stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let err = portasync::retry(|| async { Err::<(), _>("down") })
+    ///     .backoff(portasync::Backoff::constant(std::time::Duration::ZERO))
+    ///     .max_attempts(2)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.reason(), portasync::StopReason::MaxAttempts);
+    /// # });
+    /// ```
     pub fn reason(&self) -> StopReason {
         self.reason
     }

@@ -156,6 +156,17 @@ pub struct PanicPayload(Mutex<Box<dyn Any + Send + 'static>>);
 
 impl PanicPayload {
     /// The payload `panic!` was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let err = portasync::spawn(async { panic!("boom") }).await.unwrap_err();
+    ///     let portasync::JoinError::Panicked(payload) = err else { unreachable!() };
+    ///     assert_eq!(*payload.into_inner().downcast::<&str>().unwrap(), "boom");
+    /// });
+    /// ```
     pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
         self.0
             .into_inner()
@@ -164,6 +175,17 @@ impl PanicPayload {
 
     /// The panic message, when the payload is a string (as it is for
     /// `panic!("...")` with or without format arguments).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let err = portasync::spawn(async { panic!("boom") }).await.unwrap_err();
+    ///     let portasync::JoinError::Panicked(payload) = err else { unreachable!() };
+    ///     assert_eq!(payload.message().as_deref(), Some("boom"));
+    /// });
+    /// ```
     pub fn message(&self) -> Option<String> {
         let payload = self
             .0

@@ -566,6 +566,15 @@ pub struct CancelGuard {
 
 impl CancelGuard {
     /// Gives the token back without cancelling it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = portasync::CancelToken::new();
+    /// let guard = token.drop_guard();
+    /// drop(guard.disarm());
+    /// assert!(!token.is_cancelled());
+    /// ```
     pub fn disarm(mut self) -> CancelToken {
         self.token
             .take()

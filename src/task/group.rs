@@ -275,12 +275,37 @@ impl AbortHandle {
     /// Asks this child to stop; returns at once. A queued child never
     /// starts. The group then reports it as [`JoinError::Cancelled`] (unless
     /// it finished first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     let child = group.spawn(std::future::pending::<()>());
+    ///     child.abort();
+    ///     assert!(group.join_next().await.unwrap().unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn abort(&self) {
         self.group.abort(self.id);
     }
 
     /// Whether this child has finished: completed, panicked, or stopped
     /// after an abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     let child = group.spawn(std::future::pending::<()>());
+    ///     assert!(!child.is_finished());
+    ///     group.shutdown().await;
+    ///     assert!(child.is_finished());
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.group.is_finished(self.id)
     }
@@ -775,6 +800,18 @@ impl<T, R> fmt::Debug for TaskGroup<T, R> {
 
 /// The future of [`TaskGroup::join_next`].
 ///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let mut group = portasync::TaskGroup::new();
+///     group.spawn(async { 1 });
+///     let next: portasync::JoinNext<'_, i32> = group.join_next();
+///     assert_eq!(next.await.unwrap().unwrap(), 1);
+/// });
+/// ```
+///
 /// # Cancel safety
 ///
 /// Cancel-safe: a result is taken only when this future returns it.
@@ -803,6 +840,18 @@ impl<T, R> fmt::Debug for JoinNext<'_, T, R> {
 
 /// The future of [`TaskGroup::shutdown`].
 ///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let mut group = portasync::TaskGroup::new();
+///     group.spawn(std::future::pending::<()>());
+///     let stopping: portasync::ShutdownAll<'_, ()> = group.shutdown();
+///     stopping.await;
+/// });
+/// ```
+///
 /// # Cancel safety
 ///
 /// Dropping it stops waiting; the children are aborted already.
@@ -829,6 +878,18 @@ impl<T, R> fmt::Debug for ShutdownAll<'_, T, R> {
 }
 
 /// The future of [`TaskGroup::join`].
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let mut group = portasync::TaskGroup::new();
+///     group.spawn(async { 1 });
+///     let all: portasync::Join<i32> = group.join();
+///     assert_eq!(all.await, [1]);
+/// });
+/// ```
 ///
 /// # Cancel safety
 ///
@@ -898,21 +959,69 @@ pub struct GroupError<E> {
 
 impl<E> GroupError<E> {
     /// Every error that completed, first one first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     group.spawn(async { Err::<(), _>("bad") });
+    ///     let err = group.try_join().await.unwrap_err();
+    ///     assert_eq!(err.errors(), ["bad"]);
+    /// });
+    /// ```
     pub fn errors(&self) -> &[E] {
         &self.errors
     }
 
     /// Every error that completed, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     group.spawn(async { Err::<(), _>("bad") });
+    ///     let err = group.try_join().await.unwrap_err();
+    ///     assert_eq!(err.into_errors(), ["bad"]);
+    /// });
+    /// ```
     pub fn into_errors(self) -> Vec<E> {
         self.errors
     }
 
     /// The error that triggered the cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     group.spawn(async { Err::<(), _>("bad") });
+    ///     let err = group.try_join().await.unwrap_err();
+    ///     assert_eq!(*err.first(), "bad");
+    /// });
+    /// ```
     pub fn first(&self) -> &E {
         &self.errors[0]
     }
 
     /// How many children were cancelled because of it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     group.spawn(async { Err::<(), _>("bad") });
+    ///     let err = group.try_join().await.unwrap_err();
+    ///     assert_eq!(err.cancelled(), 0);
+    /// });
+    /// ```
     pub fn cancelled(&self) -> usize {
         self.cancelled
     }
@@ -948,6 +1057,18 @@ impl<E: fmt::Debug> fmt::Debug for GroupError<E> {
 }
 
 /// The future of [`TaskGroup::try_join`].
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let mut group = portasync::TaskGroup::new();
+///     group.spawn(async { Ok::<_, ()>(1) });
+///     let all: portasync::TryJoin<i32, ()> = group.try_join();
+///     assert_eq!(all.await, Ok(vec![1]));
+/// });
+/// ```
 ///
 /// # Cancel safety
 ///
@@ -1046,23 +1167,74 @@ pub struct Shutdown<T> {
 impl<T> Shutdown<T> {
     /// The results of the children that finished (a panic included), in
     /// completion order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     group.spawn(async { 1 });
+    ///     group.spawn(std::future::pending::<i32>());
+    ///     let report = group.shutdown_graceful(std::time::Duration::from_millis(10)).await;
+    ///     assert_eq!(report.finished().len(), 1);
+    /// });
+    /// ```
     pub fn finished(&self) -> &[Result<T, JoinError>] {
         &self.finished
     }
 
     /// The results, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     group.spawn(async { 1 });
+    ///     group.spawn(std::future::pending::<i32>());
+    ///     let report = group.shutdown_graceful(std::time::Duration::from_millis(10)).await;
+    ///     assert_eq!(report.into_finished().pop().unwrap().unwrap(), 1);
+    /// });
+    /// ```
     pub fn into_finished(self) -> Vec<Result<T, JoinError>> {
         self.finished
     }
 
     /// How many children were aborted: still running when the grace period
     /// ended, or queued and never started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     let mut group = portasync::TaskGroup::new();
+    ///     group.spawn(async { 1 });
+    ///     group.spawn(std::future::pending::<i32>());
+    ///     let report = group.shutdown_graceful(std::time::Duration::from_millis(10)).await;
+    ///     assert_eq!(report.aborted(), 1);
+    /// });
+    /// ```
     pub fn aborted(&self) -> usize {
         self.aborted
     }
 }
 
 /// The future of [`TaskGroup::shutdown_graceful`].
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// smol::block_on(async {
+///     let mut group = portasync::TaskGroup::new();
+///     group.spawn(async { 1 });
+///     let stopping = group.shutdown_graceful(std::time::Duration::from_secs(1));
+///     assert_eq!(stopping.await.aborted(), 0);
+/// });
+/// ```
 ///
 /// # Cancel safety
 ///
