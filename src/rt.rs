@@ -36,6 +36,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+mod clock;
 mod io;
 mod join;
 
@@ -174,7 +175,8 @@ impl<R: Spawn + Timer> Runtime for R {}
 /// The runtime that decides per call: the default of every pattern.
 ///
 /// - Inside a tokio runtime (feature `tokio`): tokio, including its clock, so
-///   paused time governs it.
+///   paused time governs it (a multi-thread runtime, which cannot pause,
+///   reads the real clock the way `Smol` does).
 /// - Otherwise smol's global executor (feature `smol`), else async-std
 ///   (feature `async-std`).
 /// - Its timer works with no runtime feature at all, through async-io.
@@ -203,9 +205,10 @@ impl Timer for Auto {
 
     fn now(&self) -> Instant {
         #[cfg(feature = "tokio")]
-        return self::tokio::tokio_now();
-        #[cfg(not(feature = "tokio"))]
-        Instant::now()
+        if let Ok(handle) = ::tokio::runtime::Handle::try_current() {
+            return self::tokio::clock_of(&handle);
+        }
+        clock::now()
     }
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {

@@ -45,7 +45,7 @@ impl IoSleep {
     /// A duration too long to add to the current instant sleeps forever.
     pub(crate) fn after(duration: Duration) -> Self {
         Self {
-            timer: async_io::Timer::after(duration),
+            timer: async_io::Timer::at(crate::rt::deadline_after(super::clock::now(), duration)),
         }
     }
 }

@@ -80,8 +80,11 @@ impl fmt::Debug for Smol {
 impl Timer for Smol {
     type Sleep = IoSleep;
 
+    /// The monotonic clock, read through the processor's invariant
+    /// time-stamp counter where there is one (x86-64), else
+    /// `Instant::now()`: the same time, at about a third of the cost.
     fn now(&self) -> Instant {
-        Instant::now()
+        super::clock::now()
     }
 
     fn sleep_until(&self, deadline: Instant) -> IoSleep {

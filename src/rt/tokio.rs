@@ -103,13 +103,24 @@ pub(crate) fn tokio_now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// The clock of the runtime behind `handle`. Only a current-thread runtime
+/// can pause time (`tokio::time::pause` panics on any other), so a
+/// multi-thread runtime's clock is the real one, read the cheap way.
+pub(crate) fn clock_of(handle: &Handle) -> Instant {
+    match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => super::clock::now(),
+        _ => tokio_now(),
+    }
+}
+
 impl Timer for Tokio {
     type Sleep = TokioSleep;
 
-    /// Reads tokio's clock as seen from the calling context (as
-    /// `tokio::time::Instant::now` does).
+    /// Reads tokio's clock: the real clock for a multi-thread runtime (which
+    /// cannot pause time); for any other, the clock as seen from the calling
+    /// context (as `tokio::time::Instant::now` does), paused or not.
     fn now(&self) -> Instant {
-        tokio_now()
+        clock_of(&self.handle)
     }
 
     /// # Panics
