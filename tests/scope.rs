@@ -302,9 +302,20 @@ mod suite {
         }
     }
 
+    /// Held by every test whose children block runtime worker threads. The
+    /// pools are shared by all the tests of this binary (async-std's has one
+    /// thread per core), so two such tests at once could each hold a thread
+    /// the other needs, and both would wait out the hang limit.
+    fn blocking_workers() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: Mutex<()> = Mutex::new(());
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Two children that block their threads until both have arrived: run
     /// one after the other, they could never meet.
     pub(crate) async fn scope_blocking_runs_children_in_parallel<R: Runtime>(rt: R) {
+        let _exclusive = blocking_workers();
         let meet = Meet::new(2);
         let met = scope_blocking(&rt, |s| {
             let a = s.spawn(async { meet.wait() });
@@ -350,6 +361,7 @@ mod suite {
     /// The body panics while a child is blocked: the call waits for the
     /// child before it resumes the body's panic.
     pub(crate) async fn scope_blocking_waits_when_the_body_panics<R: Runtime>(rt: R) {
+        let _exclusive = blocking_workers();
         quiet_expected_panics();
         let finished = AtomicUsize::new(0);
         let (started_tx, started) = std::sync::mpsc::channel::<()>();
@@ -381,6 +393,7 @@ mod suite {
     /// A child panics while a sibling is blocked: the sibling finishes first,
     /// then the child's panic (not the body's, from `join`) resumes.
     pub(crate) async fn scope_blocking_resumes_a_child_panic_after_the_rest<R: Runtime>(rt: R) {
+        let _exclusive = blocking_workers();
         quiet_expected_panics();
         let finished = AtomicUsize::new(0);
         let finished = &finished;
@@ -783,11 +796,13 @@ mod core {
         );
     }
 
-    /// Wakes by a child's stale waker (kept past its end) only poll the
-    /// child that reuses its place, which tolerates it.
+    /// A child's waker kept past the child's end (a stale waker) wakes
+    /// nothing, not even the child that reuses its place; the new child
+    /// runs on its own wakes.
     #[test]
     fn stale_wakers_are_harmless() {
         let kept: Mutex<Option<Waker>> = Mutex::new(None);
+        let own: Mutex<Option<Waker>> = Mutex::new(None);
         let polls = AtomicUsize::new(0);
         block_on(scope(async |s| {
             s.spawn(future::poll_fn(|cx| {
@@ -795,14 +810,20 @@ mod core {
                 Poll::Ready(())
             }))
             .await;
-            let next = s.spawn(future::poll_fn(|_| {
+            let next = s.spawn(future::poll_fn(|cx| {
                 if polls.fetch_add(1, Ordering::SeqCst) == 0 {
                     kept.lock().unwrap().take().unwrap().wake();
+                    *own.lock().unwrap() = Some(cx.waker().clone());
                     Poll::Pending
                 } else {
                     Poll::Ready(())
                 }
             }));
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            assert_eq!(polls.load(Ordering::SeqCst), 1, "a stale wake polled it");
+            own.lock().unwrap().take().unwrap().wake();
             next.await;
         }));
         assert_eq!(polls.load(Ordering::SeqCst), 2);
@@ -876,6 +897,136 @@ mod core {
         assert_eq!(block_on(done.as_mut()), 1);
         let message = panic_message(|| block_on(poll_once(done.as_mut())));
         assert!(!message.is_empty());
+    }
+
+    /// Counts its drops, and reads what it borrows when dropped (so Miri
+    /// sees a drop that comes too late).
+    struct Loud<'a>(&'a AtomicUsize, &'a String);
+
+    impl Drop for Loud<'_> {
+        fn drop(&mut self) {
+            assert_eq!(self.1.len(), 4);
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Wakers of finished and of dropped children, kept past the end of the
+    /// scope and of everything the children borrowed, then woken (by
+    /// reference and by value) and dropped: they reach nothing that is
+    /// gone.
+    #[test]
+    fn wakers_outliving_the_scope_are_harmless() {
+        quiet();
+        let kept: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
+        let drops = AtomicUsize::new(0);
+        {
+            let text = String::from("text");
+            let text = &text;
+            let kept = &kept;
+            let drops = &drops;
+            block_on(scope(async |s| {
+                // Finishes, with a clone of its waker kept outside.
+                s.spawn(async move {
+                    let _loud = Loud(drops, text);
+                    future::poll_fn(|cx| {
+                        kept.lock().unwrap().push(cx.waker().clone());
+                        Poll::Ready(())
+                    })
+                    .await;
+                })
+                .detach();
+                yield_now().await;
+            }));
+            // Dropped unfinished when the body panics.
+            let message = block_on(panic_message_async(scope(async |s| {
+                s.spawn(async move {
+                    let _loud = Loud(drops, text);
+                    future::poll_fn(|cx| {
+                        kept.lock().unwrap().push(cx.waker().clone());
+                        Poll::<()>::Pending
+                    })
+                    .await;
+                })
+                .detach();
+                yield_now().await;
+                panic!("expected panic: outliving wakers");
+            })));
+            assert_eq!(message, "expected panic: outliving wakers");
+            assert_eq!(drops.load(Ordering::SeqCst), 2);
+            // `text` is freed here.
+        }
+        let wakers = std::mem::take(&mut *kept.lock().unwrap());
+        assert_eq!(wakers.len(), 2);
+        for waker in wakers {
+            let clone = waker.clone();
+            waker.wake_by_ref();
+            clone.wake();
+            drop(waker);
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+    }
+
+    /// An output nobody takes is dropped within the scope: when the handle
+    /// is dropped first, as soon as the child makes it; otherwise with the
+    /// handle.
+    #[test]
+    fn untaken_outputs_are_dropped_within_the_scope() {
+        let drops = AtomicUsize::new(0);
+        let text = String::from("text");
+        block_on(scope(async |s| {
+            let early = s.spawn(async {
+                yield_now().await;
+                Loud(&drops, &text)
+            });
+            drop(early);
+            let late = s.spawn(async { Loud(&drops, &text) });
+            yield_now().await;
+            yield_now().await;
+            assert!(late.is_finished());
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "the detached output");
+            drop(late);
+            assert_eq!(drops.load(Ordering::SeqCst), 2, "the untaken output");
+            let taken = s.spawn(async { Loud(&drops, &text) }).await;
+            assert_eq!(drops.load(Ordering::SeqCst), 2);
+            drop(taken);
+        }));
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+    }
+
+    /// A child woken from another thread (its waker cloned and sent there)
+    /// runs on, and the scope's own waker is woken.
+    #[test]
+    fn wakes_from_another_thread() {
+        let (tx, rx) = async_channel::bounded::<u32>(1);
+        let got = std::thread::scope(|threads| {
+            block_on(scope(async |s| {
+                let handle = s.spawn(async { rx.recv().await.unwrap() + 1 });
+                yield_now().await; // the child waits on the channel
+                threads.spawn(move || {
+                    tx.send_blocking(41).unwrap();
+                });
+                handle.await
+            }))
+        });
+        assert_eq!(got, 42);
+    }
+
+    /// A leaked handle keeps its finished output forever and never drops
+    /// it (run under Miri with leak checks off, as leaks are the point).
+    #[test]
+    fn leaking_a_handle_never_drops_its_output() {
+        let drops = AtomicUsize::new(0);
+        {
+            let text = String::from("text");
+            block_on(scope(async |s| {
+                let handle = s.spawn(async { Loud(&drops, &text) });
+                yield_now().await;
+                assert!(handle.is_finished());
+                std::mem::forget(handle);
+            }));
+            // `text` is freed here, with the output still borrowing it.
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
     }
 }
 
@@ -988,8 +1139,11 @@ mod miri {
         let message = with_executor(|rt| {
             panic_message(|| {
                 scope_blocking(rt, |s| {
-                    s.spawn(async {
-                        let _probe = Probe(&dropped);
+                    // Made here, not in the child: the child may be dropped
+                    // before its first poll.
+                    let probe = Probe(&dropped);
+                    s.spawn(async move {
+                        let _probe = probe;
                         future::pending::<()>().await
                     })
                     .detach();

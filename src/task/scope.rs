@@ -8,21 +8,24 @@
 //! - [`scope`] and [`scope_boxed`]: concurrent, borrowing, awaitable. The
 //!   children live and run inside the scope's own future, like `join_all`;
 //!   nothing is spawned on an executor, so leaking the future only stops
-//!   them. This module has no `unsafe`: the scope, its children and the
-//!   body's future all sit in one async block, which the compiler checks.
+//!   them. The scope, its children's set and the body's future all sit in
+//!   one async block, which the compiler checks; each child is one
+//!   allocation (future, output and waker state together), built in
+//!   `scope/raw.rs`.
 //! - [`scope_blocking`]: parallel and borrowing, like `std::thread::scope`.
 //!   Children run on a runtime's threads and the call blocks until every one
 //!   has been dropped. The lifetime-erasing step that this takes is in
-//!   `scope/blocking.rs`, the only place with `unsafe`.
+//!   `scope/raw.rs` too.
 
-// The only module with `unsafe` (one block, with its SAFETY argument).
-#[allow(unsafe_code)]
 mod blocking;
+// The only module with `unsafe`, each block with its SAFETY argument.
+#[allow(unsafe_code)]
+mod raw;
 mod slot;
 
 pub use blocking::{BlockingJoinHandle, BlockingScope, scope_blocking};
 
-use slot::{ChildTask, Receiver};
+use raw::{Child, Handle, Polled};
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -33,9 +36,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
-
-/// A child as the scope keeps it: its output goes to its handle's slot.
-type Child<'scope> = Pin<Box<dyn Future<Output = ()> + Send + 'scope>>;
 
 /// Runs `body` with a [`Scope`] whose children may borrow anything that
 /// outlives this call; completes when the body and every child have
@@ -148,7 +148,7 @@ where
     // `ManuallyDrop`: a scope's children may borrow the scope itself, so the
     // scope must have no drop glue of its own for the compiler to accept
     // that borrow; `Children` empties it instead, while it is still alive.
-    let scope = ManuallyDrop::new(Scope::new());
+    let scope = ManuallyDrop::new(Scope::new(Arc::default()));
     let scope = &*scope;
     let mut children = Children::new(scope);
     let body = body(scope);
@@ -161,7 +161,7 @@ where
         &'scope Scope<'scope, 'env>,
     ) -> Pin<Box<dyn Future<Output = T> + Send + 'scope>>,
 {
-    let scope = ManuallyDrop::new(Scope::new());
+    let scope = ManuallyDrop::new(Scope::new(Arc::default()));
     let scope = &*scope;
     let mut children = Children::new(scope);
     let body = body(scope);
@@ -171,9 +171,9 @@ where
 /// The future of [`scope`]: the body and its children, run concurrently.
 ///
 /// It is boxed once per scope (the scope and the body's future that borrows
-/// it live in one allocation), then each child costs two small allocations
-/// (its future, its handle's slot) and a waker, taken from a per-thread pool
-/// of wakers earlier scopes left behind when one is free.
+/// it live in one allocation), then each child costs one allocation: its
+/// future, its output and its waker's state together, like a task of
+/// `FuturesUnordered`. Only children that were woken are polled.
 ///
 /// # Examples
 ///
@@ -282,14 +282,24 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// Children spawned since the driver last looked, and how to wake it.
 #[derive(Default)]
 struct Incoming<'scope> {
-    children: Vec<Child<'scope>>,
+    /// In chunks of [`CHUNK`] (see there).
+    children: Vec<Vec<Child<'scope>>>,
+    count: usize,
     waker: Option<Waker>,
+    /// Where the children's wakers report; taken when the scope is torn
+    /// down.
+    queue: Option<Arc<ReadyQueue>>,
 }
 
 impl<'scope> Scope<'scope, '_> {
-    fn new() -> Self {
+    fn new(queue: Arc<ReadyQueue>) -> Self {
         Self {
-            incoming: Mutex::new(Incoming::default()),
+            incoming: Mutex::new(Incoming {
+                children: Vec::new(),
+                count: 0,
+                waker: None,
+                queue: Some(queue),
+            }),
             _scope: PhantomData,
             _env: PhantomData,
         }
@@ -331,20 +341,32 @@ impl<'scope> Scope<'scope, '_> {
         F: Future + Send + 'scope,
         F::Output: Send + 'scope,
     {
-        let (sender, receiver) = slot::slot();
-        self.push(Box::pin(ChildTask::new(future, sender)));
-        ScopedJoinHandle {
-            receiver,
-            _scope: PhantomData,
-        }
-    }
-
-    fn push(&self, child: Child<'scope>) {
         let mut incoming = self.incoming();
-        incoming.children.push(child);
+        let Some(queue) = &incoming.queue else {
+            // Torn down already (no code that can reach the scope runs by
+            // then, but just in case): the child is dropped unstarted.
+            drop(incoming);
+            let (child, handle) = Child::new(future, &Arc::default());
+            drop(child);
+            return ScopedJoinHandle {
+                handle,
+                _scope: PhantomData,
+            };
+        };
+        // Made under the lock, which runs no user code: one lock a child.
+        let (child, handle) = Child::new(future, queue);
+        match incoming.children.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(child),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(child);
+                incoming.children.push(chunk);
+            }
+        }
+        incoming.count += 1;
         // Only the first child since the driver last looked needs to wake
         // it; it takes them all at once.
-        let waker = if incoming.children.len() == 1 {
+        let waker = if incoming.count == 1 {
             incoming.waker.clone()
         } else {
             None
@@ -352,6 +374,10 @@ impl<'scope> Scope<'scope, '_> {
         drop(incoming);
         if let Some(waker) = waker {
             waker.wake();
+        }
+        ScopedJoinHandle {
+            handle,
+            _scope: PhantomData,
         }
     }
 }
@@ -390,7 +416,7 @@ impl fmt::Debug for Scope<'_, '_> {
 /// child runs on.
 #[must_use = "futures do nothing unless awaited; dropping the handle lets the child run on"]
 pub struct ScopedJoinHandle<'scope, T> {
-    receiver: Receiver<T>,
+    handle: Handle<'scope, T>,
     _scope: PhantomData<&'scope ()>,
 }
 
@@ -424,7 +450,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// }));
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.receiver.is_finished()
+        self.handle.is_finished()
     }
 }
 
@@ -432,8 +458,8 @@ impl<T> Future for ScopedJoinHandle<'_, T> {
     type Output = T;
 
     #[track_caller]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match self.receiver.poll(cx) {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.handle.poll(cx) {
             Poll::Ready(Some(value)) => Poll::Ready(value),
             Poll::Ready(None) => panic!(
                 "ScopedJoinHandle polled after it resolved, or its child was dropped unfinished \
@@ -510,6 +536,11 @@ impl<F: Future> Future for Driver<'_, '_, '_, F> {
                 return Poll::Ready(output);
             }
         }
+        if !this.children.requeued.is_empty() {
+            // Out of rounds with children that woke themselves (no one else
+            // will): yield, and come back for them.
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }
@@ -537,30 +568,47 @@ fn poll_body<F: Future>(
 /// The index of the body in the ready queue.
 const BODY: usize = usize::MAX;
 
+/// New children come in chunks of this many, and freed entries are chained
+/// through the entries themselves, so that a scope of many children makes
+/// few allocations of 1 KiB or more. Those make glibc's allocator sweep its
+/// caches of small blocks, which then serve the next children more slowly.
+const CHUNK: usize = 32;
+
+/// The end of the chain of free entries.
+const NO_ENTRY: usize = usize::MAX;
+
+enum Entry<'scope> {
+    Live(Child<'scope>),
+    /// The next free entry.
+    Free(usize),
+}
+
 /// The children of one scope, owned by the scope's future.
 ///
 /// Dropping it drops every child (and any child spawned while dropping),
 /// then frees what the scope held, while the scope is still alive.
 struct Children<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
-    /// Indexed by child; `None` for a free entry.
-    slots: Vec<Option<Child<'scope>>>,
-    /// One waker per entry, kept when the entry is reused: a stale wake from
-    /// an earlier child only polls the new one once more, which is allowed.
-    wakers: Vec<(Arc<ChildWaker>, Waker)>,
-    free: Vec<usize>,
+    /// Indexed by child.
+    entries: Vec<Entry<'scope>>,
+    /// The first free entry, or [`NO_ENTRY`].
+    free: usize,
     live: usize,
     queue: Arc<ReadyQueue>,
-    body: (Arc<ChildWaker>, Waker),
+    body: (Arc<BodyWaker>, Waker),
     /// A spare ready list, so rounds do not allocate.
     spare: Vec<usize>,
+    /// Children woken while they ran, for the next round.
+    requeued: Vec<usize>,
 }
 
 /// Indices of children (and the body) woken since the driver last looked.
+#[derive(Default)]
 struct ReadyQueue {
     inner: Mutex<ReadyInner>,
 }
 
+#[derive(Default)]
 struct ReadyInner {
     ready: Vec<usize>,
     parent: Option<Waker>,
@@ -572,28 +620,12 @@ impl ReadyQueue {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
 
-/// The waker of one child (or the body).
-struct ChildWaker {
-    index: usize,
-    queued: AtomicBool,
-    queue: Arc<ReadyQueue>,
-}
-
-impl Wake for ChildWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let mut inner = self.queue.lock();
-        inner.ready.push(self.index);
-        // The first wake since the driver last looked wakes it; later ones
-        // join the same list.
+    /// Queues `index`; the first wake since the driver last looked wakes
+    /// it, later ones join the same list.
+    fn push(&self, index: usize) {
+        let mut inner = self.lock();
+        inner.ready.push(index);
         let parent = if inner.ready.len() == 1 {
             inner.parent.clone()
         } else {
@@ -606,54 +638,80 @@ impl Wake for ChildWaker {
     }
 }
 
+/// The body's waker.
+struct BodyWaker {
+    queued: AtomicBool,
+    queue: Arc<ReadyQueue>,
+}
+
+impl Wake for BodyWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.queue.push(BODY);
+        }
+    }
+}
+
 impl<'scope, 'env> Children<'scope, 'env> {
     fn new(scope: &'scope Scope<'scope, 'env>) -> Self {
-        let queue = Arc::new(ReadyQueue {
-            // The body is polled first.
-            inner: Mutex::new(ReadyInner {
-                ready: vec![BODY],
-                parent: None,
-            }),
-        });
-        let body = Arc::new(ChildWaker {
-            index: BODY,
+        let queue = scope
+            .incoming()
+            .queue
+            .clone()
+            .expect("a new scope has its queue");
+        // The body is polled first.
+        queue.lock().ready.push(BODY);
+        let body = Arc::new(BodyWaker {
             queued: AtomicBool::new(true),
             queue: queue.clone(),
         });
         Self {
             scope,
-            slots: Vec::new(),
-            wakers: Vec::new(),
-            free: Vec::new(),
+            entries: Vec::new(),
+            free: NO_ENTRY,
             live: 0,
             queue,
             body: (body.clone(), Waker::from(body)),
             spare: Vec::new(),
+            requeued: Vec::new(),
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.live == 0 && self.scope.incoming().children.is_empty()
+        self.live == 0 && self.scope.incoming().count == 0
     }
 
     /// Registers the scope's waker, adopts newly spawned children (ready at
     /// once) and returns everything woken since the last look.
     fn take_ready(&mut self, parent: &Waker) -> Vec<usize> {
-        let new = {
+        let (new, count) = {
             let mut incoming = self.scope.incoming();
             update(&mut incoming.waker, parent);
-            std::mem::take(&mut incoming.children)
+            let count = std::mem::take(&mut incoming.count);
+            (std::mem::take(&mut incoming.children), count)
         };
         // New children first: a body that spawns and then yields lets them
         // run before it goes on.
         let mut ready = std::mem::take(&mut self.spare);
-        for child in new {
+        ready.reserve(count + self.requeued.len());
+        self.entries.reserve(count);
+        for child in new.into_iter().flatten() {
             let index = self.insert(child);
             ready.push(index);
         }
+        ready.append(&mut self.requeued);
         let mut inner = self.queue.lock();
         update(&mut inner.parent, parent);
         ready.append(&mut inner.ready);
+        // Room for every child (and the body) to wake once, made now rather
+        // than while children finish (see `CHUNK`).
+        inner.ready.reserve(self.live + 1);
+        drop(inner);
+        self.requeued.reserve(self.live);
         ready
     }
 
@@ -664,60 +722,69 @@ impl<'scope, 'env> Children<'scope, 'env> {
         }
     }
 
-    fn insert(&mut self, child: Child<'scope>) -> usize {
+    fn insert(&mut self, mut child: Child<'scope>) -> usize {
         self.live += 1;
-        if let Some(index) = self.free.pop() {
-            self.slots[index] = Some(child);
-            self.wakers[index].0.queued.store(true, Ordering::Release);
+        if let Some(Entry::Free(next)) = self.entries.get(self.free) {
+            let index = std::mem::replace(&mut self.free, *next);
+            child.set_index(index);
+            self.entries[index] = Entry::Live(child);
             return index;
         }
-        let index = self.slots.len();
-        self.slots.push(Some(child));
-        let flag = spare_wakers::take(index, &self.queue).unwrap_or_else(|| {
-            Arc::new(ChildWaker {
-                index,
-                queued: AtomicBool::new(true),
-                queue: self.queue.clone(),
-            })
-        });
-        let waker = Waker::from(flag.clone());
-        self.wakers.push((flag, waker));
+        let index = self.entries.len();
+        child.set_index(index);
+        self.entries.push(Entry::Live(child));
         index
     }
 
     fn poll_child(&mut self, index: usize) -> Result<(), Panic> {
-        let Some(Some(child)) = self.slots.get_mut(index) else {
-            return Ok(()); // a stale wake of a finished child
+        let Some(Entry::Live(child)) = self.entries.get_mut(index) else {
+            return Ok(()); // gone already
         };
-        let (flag, waker) = &self.wakers[index];
-        flag.queued.store(false, Ordering::Release);
-        let mut cx = Context::from_waker(waker);
-        if catch_unwind(AssertUnwindSafe(|| child.as_mut().poll(&mut cx)))?.is_ready() {
-            self.slots[index] = None;
-            self.free.push(index);
-            self.live -= 1;
+        match catch_unwind(AssertUnwindSafe(|| child.poll()))? {
+            Polled::Finished => {
+                self.entries[index] = Entry::Free(self.free);
+                self.free = index;
+                self.live -= 1;
+            }
+            Polled::Woken => self.requeued.push(index),
+            Polled::Pending => {}
         }
         Ok(())
     }
 
     fn drop_all(&mut self) {
+        self.requeued.clear();
+        let had_live = self.live > 0;
         loop {
             let mut dropped = false;
-            for slot in &mut self.slots {
-                if let Some(child) = slot.take() {
-                    drop(child);
-                    dropped = true;
+            if self.live > 0 {
+                for entry in &mut self.entries {
+                    if let Entry::Live(_) = entry {
+                        drop(std::mem::replace(entry, Entry::Free(NO_ENTRY)));
+                        dropped = true;
+                    }
                 }
+                self.live = 0;
             }
-            let late = std::mem::take(&mut self.scope.incoming().children);
+            let late = {
+                let mut incoming = self.scope.incoming();
+                incoming.count = 0;
+                std::mem::take(&mut incoming.children)
+            };
             dropped |= !late.is_empty();
             drop(late);
             if !dropped {
                 break;
             }
         }
-        self.live = 0;
-        self.free = (0..self.slots.len()).collect();
+        if had_live {
+            // Every entry is free: chain them again.
+            self.free = NO_ENTRY;
+            for (index, entry) in self.entries.iter_mut().enumerate().rev() {
+                *entry = Entry::Free(self.free);
+                self.free = index;
+            }
+        }
     }
 }
 
@@ -726,56 +793,9 @@ impl Drop for Children<'_, '_> {
         self.drop_all();
         // The scope has no drop glue (see `run_scope`): free what it holds.
         drop(std::mem::take(&mut *self.scope.incoming()));
-        // Pooled wakers point at this queue until reused: leave it empty,
-        // holding no one's waker.
-        *self.queue.lock() = ReadyInner {
-            ready: Vec::new(),
-            parent: None,
-        };
-        spare_wakers::keep(self.wakers.drain(..));
-    }
-}
-
-/// Child wakers that nothing refers to any more, kept per thread for the
-/// next scope: a scope of many children would otherwise pay one allocation
-/// more per child than it needs. Only wakers with no clone left anywhere are
-/// kept, so a reused one can never be woken by its old child.
-mod spare_wakers {
-    use super::{ChildWaker, ReadyQueue};
-    use std::cell::RefCell;
-    use std::sync::Arc;
-    use std::sync::atomic::Ordering;
-    use std::task::Waker;
-
-    /// Enough for a scope of a few thousand children.
-    const KEEP: usize = 4096;
-
-    thread_local! {
-        static SPARE: RefCell<Vec<Arc<ChildWaker>>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub(super) fn take(index: usize, queue: &Arc<ReadyQueue>) -> Option<Arc<ChildWaker>> {
-        let mut flag = SPARE
-            .try_with(|spare| spare.borrow_mut().pop())
-            .ok()
-            .flatten()?;
-        let fresh = Arc::get_mut(&mut flag).expect("only unshared wakers are kept");
-        fresh.index = index;
-        fresh.queued.store(true, Ordering::Relaxed);
-        fresh.queue = queue.clone();
-        Some(flag)
-    }
-
-    pub(super) fn keep(wakers: impl Iterator<Item = (Arc<ChildWaker>, Waker)>) {
-        let _ = SPARE.try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            for (mut flag, waker) in wakers {
-                drop(waker);
-                if spare.len() < KEEP && Arc::get_mut(&mut flag).is_some() {
-                    spare.push(flag);
-                }
-            }
-        });
+        // Stale wakers may keep the queue alive: leave it empty, holding no
+        // one's waker.
+        drop(std::mem::take(&mut *self.queue.lock()));
     }
 }
 

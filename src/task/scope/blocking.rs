@@ -1,14 +1,15 @@
 //! `scope_blocking`: parallel children that borrow the caller's stack.
 //!
-//! The one module of the crate's scoped spawn with `unsafe` (one block, in
-//! [`BlockingScope::spawn`]). A child's future borrows for `'scope`, but
-//! [`Spawn::spawn`] takes only `'static` futures, so its lifetime is erased.
-//! That is sound because of how [`scope_blocking`] is built: every erased
-//! future is counted, counts itself down only once it has been dropped, and
+//! A child's future borrows for `'scope`, but [`Spawn::spawn`] takes only
+//! `'static` futures, so its lifetime is erased (in `scope/raw.rs`, the
+//! one module of `scope` with `unsafe`: `Erased::new`). That is sound
+//! because of how [`scope_blocking`] is built: every erased future is
+//! counted, counts itself down only once it has been dropped, and
 //! `scope_blocking` does not return or unwind before the count is zero. The
 //! wait is on its own stack frame, which the caller cannot skip, leak or
 //! forget: this is the shape of `std::thread::scope`.
 
+use super::raw::Erased;
 use super::slot::{self, ChildTask, Receiver};
 use crate::rt::{JoinHandle, Spawn};
 use std::any::Any;
@@ -128,7 +129,8 @@ where
 /// ```
 pub struct BlockingScope<'scope, 'env: 'scope, R> {
     rt: R,
-    shared: Arc<Shared>,
+    /// What `scope_blocking` waits on: `Erased::new` relies on it.
+    pub(super) shared: Arc<Shared>,
     _scope: PhantomData<&'scope mut &'scope ()>,
     _env: PhantomData<&'env mut &'env ()>,
 }
@@ -159,28 +161,7 @@ impl<'scope, R: Spawn> BlockingScope<'scope, '_, R> {
         F::Output: Send + 'scope,
     {
         let (sender, receiver) = slot::slot();
-        let child: Pin<Box<dyn Future<Output = ()> + Send + 'scope>> =
-            Box::pin(ChildTask::new(future, sender));
-        // Counted before it can be dropped, so the count never misses it.
-        self.shared.lock().live += 1;
-        let live = Live(self.shared.clone());
-        // SAFETY: this only widens the trait object's lifetime bound; the
-        // layout is the same. The future borrows for `'scope`, which lasts
-        // until `scope_blocking` returns or unwinds (`'scope` is chosen by
-        // `scope_blocking`'s higher-ranked bound, so the body cannot shrink
-        // it to one of its locals, and `BlockingScope` is invariant in it).
-        // `Erased` owns the future and counts it down from `live` only after
-        // dropping it, and `scope_blocking` waits for the count to reach
-        // zero on every path before returning or resuming a panic. Whatever
-        // the executor does with the task (run it, cancel it, shut down),
-        // the future is dropped before its borrows end, or never touched
-        // again if the executor leaks it (then the wait never ends).
-        let child: Pin<Box<dyn Future<Output = ()> + Send + 'static>> =
-            unsafe { std::mem::transmute(child) };
-        let erased = Erased {
-            future: Some(child),
-            live,
-        };
+        let erased = Erased::new(self, Box::pin(ChildTask::new(future, sender)));
         if self.shared.lock().cancelled {
             drop(erased); // never runs; its handle finds it cancelled
         } else {
@@ -345,7 +326,7 @@ impl<T> fmt::Debug for BlockingJoinHandle<'_, T> {
 
 /// What the scope shares with its erased children.
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     state: Mutex<State>,
     all_dropped: Condvar,
 }
@@ -366,6 +347,13 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts one more erased future; the count goes down when the returned
+    /// guard is dropped.
+    pub(super) fn count_one(self: &Arc<Self>) -> Live {
+        self.lock().live += 1;
+        Live(self.clone())
     }
 
     /// Cancels every child: dropping a [`JoinHandle`] cancels its task on
@@ -403,7 +391,14 @@ impl Shared {
 }
 
 /// One erased future's place in the count.
-struct Live(Arc<Shared>);
+pub(super) struct Live(Arc<Shared>);
+
+impl Live {
+    /// Records the first panic (of a child or the body) and cancels.
+    pub(super) fn panicked(&self, payload: Panic) {
+        self.0.panicked(payload);
+    }
+}
 
 impl Drop for Live {
     fn drop(&mut self) {
@@ -415,51 +410,16 @@ impl Drop for Live {
     }
 }
 
-/// A child's future with its lifetime erased, as the runtime runs it.
-struct Erased {
-    // Declared first: dropped before `live` counts it down.
-    future: Option<Pin<Box<dyn Future<Output = ()> + Send + 'static>>>,
-    live: Live,
-}
-
-impl Future for Erased {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(future) = self.future.as_mut() else {
-            return Poll::Ready(());
-        };
-        let polled = {
-            let _inside = InsideChild::enter();
-            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
-        };
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(())) => {
-                self.future = None;
-                Poll::Ready(())
-            }
-            Err(payload) => {
-                // Recorded before the future (and its handle's sender) is
-                // dropped, so that a body woken by the drop finds this
-                // panic already first.
-                self.live.0.panicked(payload);
-                self.future = None;
-                Poll::Ready(())
-            }
-        }
-    }
-}
-
 thread_local! {
     /// Whether this thread is polling a `scope_blocking` child.
     static INSIDE_CHILD: Cell<bool> = const { Cell::new(false) };
 }
 
-struct InsideChild(bool);
+/// Marks this thread as polling a `scope_blocking` child while it lives.
+pub(super) struct InsideChild(bool);
 
 impl InsideChild {
-    fn enter() -> Self {
+    pub(super) fn enter() -> Self {
         Self(INSIDE_CHILD.with(|inside| inside.replace(true)))
     }
 }
