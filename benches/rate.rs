@@ -5,9 +5,11 @@
 //!   clock), then on the same std `Instant` clock, then on a clock that
 //!   costs nothing to read (the limiter alone).
 //! - `direct_refused`: one `check()` that is refused (the error is built).
-//! - `keyed_check_10k`: `check(&key)` cycling over 10,000 live keys.
+//! - `keyed_check_10k`: `check(&key)` cycling over 10,000 live keys, on
+//!   each crate's default clock, then on clocks that cost nothing to read.
 //! - `clock_read`: one reading of each default clock, which is most of the
-//!   difference between the two crates' defaults.
+//!   difference between the two crates' defaults, and what our limiters
+//!   pay on top to turn a reading into nanoseconds since their origin.
 //!
 //! Before the benchmarks it prints the memory each crate's keyed limiter
 //! holds per key, counted by a global allocator.
@@ -157,6 +159,30 @@ fn keyed(c: &mut Criterion) {
             black_box(theirs.check_key(&key))
         })
     });
+    // The same on clocks that cost nothing to read: the limiters alone.
+    let ours = KeyedRateLimiter::with_timer(Quota::per_second(BILLION), Frozen(Instant::now()));
+    let theirs = governor::RateLimiter::dashmap_with_clock(
+        governor_quota(BILLION),
+        governor::clock::FakeRelativeClock::default(),
+    );
+    for key in 0..KEYS {
+        ours.check(&key).expect("a new key has a full bucket");
+        theirs.check_key(&key).expect("a new key has a full bucket");
+    }
+    let mut key = 0;
+    group.bench_function(BenchmarkId::new("portasync", "free clock"), |b| {
+        b.iter(|| {
+            key = (key + 1) % KEYS;
+            black_box(ours.check(&key))
+        })
+    });
+    let mut key = 0;
+    group.bench_function(BenchmarkId::new("governor", "free clock"), |b| {
+        b.iter(|| {
+            key = (key + 1) % KEYS;
+            black_box(theirs.check_key(&key))
+        })
+    });
     group.finish();
 }
 
@@ -194,6 +220,14 @@ fn clocks(c: &mut Criterion) {
     let quanta = governor::clock::QuantaClock::default();
     group.bench_function("governor QuantaClock.now() (TSC)", |b| {
         b.iter(|| black_box(quanta.now()))
+    });
+    // What a limiter pays to turn a reading into nanoseconds since its origin.
+    let (origin, later) = (Instant::now(), Instant::now());
+    group.bench_function("Instant to nanoseconds since an origin", |b| {
+        b.iter(|| {
+            let since = black_box(later).saturating_duration_since(black_box(origin));
+            black_box(since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos()))
+        })
     });
     group.finish();
 }

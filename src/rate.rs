@@ -271,7 +271,12 @@ struct Origin(Instant);
 impl Origin {
     #[inline]
     fn nanos(self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.0).as_nanos()).unwrap_or(u64::MAX)
+        // In u64 rather than through `as_nanos`'s u128.
+        let since = now.saturating_duration_since(self.0);
+        since
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(since.subsec_nanos()))
     }
 
     /// A sleep until `nanos` after the origin on `timer`; one that never

@@ -408,6 +408,233 @@ mod manual {
         }
     }
 
+    /// The GCRA of `RateLimiter`'s docs, in plain `u128` ticks of `1 / count`
+    /// ns (count and period in lowest terms): the reference the limiter's
+    /// one-word fast path must match, answer for answer.
+    struct Model {
+        per_nano: u128,
+        interval: u128,
+        tau: u128,
+        burst: u32,
+        tat: u128,
+    }
+
+    impl Model {
+        fn new(quota: Quota) -> Self {
+            fn gcd(mut a: u128, mut b: u128) -> u128 {
+                while b != 0 {
+                    (a, b) = (b, a % b);
+                }
+                a
+            }
+            let (count, period) = (u128::from(quota.count()), quota.period().as_nanos());
+            let common = gcd(count, period);
+            let interval = period / common;
+            Self {
+                per_nano: count / common,
+                interval,
+                tau: interval.saturating_mul(u128::from(quota.burst_size())),
+                burst: quota.burst_size(),
+                tat: 0,
+            }
+        }
+
+        /// `Ok` or the exact wait in nanoseconds; `None` above the burst.
+        fn check_n(&mut self, nanos: u128, n: u32) -> Option<Result<(), u128>> {
+            if n > self.burst {
+                return None;
+            }
+            if n == 0 {
+                return Some(Ok(()));
+            }
+            let now = nanos * self.per_nano;
+            let start = if self.tat < now && now - self.tat < self.per_nano {
+                self.tat
+            } else {
+                self.tat.max(now)
+            };
+            let new = start.saturating_add(u128::from(n) * self.interval);
+            let earliest = new.saturating_sub(self.tau);
+            if earliest <= now {
+                self.tat = new;
+                Some(Ok(()))
+            } else {
+                Some(Err(earliest.div_ceil(self.per_nano) - nanos))
+            }
+        }
+
+        /// `set_quota`: `tat` rescaled to the new ticks, rounded up.
+        fn set_quota(&mut self, quota: Quota) {
+            let old = std::mem::replace(self, Self::new(quota));
+            self.tat = if old.per_nano == self.per_nano {
+                old.tat
+            } else {
+                let (whole, part) = (old.tat / old.per_nano, old.tat % old.per_nano);
+                whole * self.per_nano + (part * self.per_nano).div_ceil(old.per_nano)
+            };
+        }
+    }
+
+    /// Quotas whose numbers stress the one-word path: whole nanoseconds,
+    /// billions of ticks per nanosecond, buckets far beyond 64 bits.
+    fn wide_quota() -> impl Strategy<Value = Quota> {
+        let count = prop_oneof![
+            1..=10u32,
+            Just(1_000_000_000u32),
+            Just(u32::MAX),
+            Just(u32::MAX - 1),
+            any::<u32>().prop_map(|n| n.max(1))
+        ];
+        let period = prop_oneof![
+            Just(1u64),
+            1..=1_000u64,
+            Just(1_000_000_000u64),
+            Just(3_600_000_000_000u64),
+            Just(100 * 365 * 24 * 3_600_000_000_000u64),
+        ];
+        let burst = prop_oneof![
+            1..=20u32,
+            Just(1_000_000u32),
+            Just(u32::MAX),
+            any::<u32>().prop_map(|b| b.max(1))
+        ];
+        (count, period, burst).prop_map(|(count, period, burst)| {
+            Quota::new(count, Duration::from_nanos(period)).burst(burst)
+        })
+    }
+
+    /// One step: how far the clock moves, then what is done.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// `check_n` for this many cells (a fraction of the burst, in 1/256).
+        Check(u64, u32),
+        /// An `acquire_n` that is polled once and dropped: it takes the
+        /// cells if allowed, otherwise books them and gives them back.
+        AcquireDropped(u64, u32),
+        /// `set_quota` to the same quota: the state goes through the lock.
+        SameQuota(u64),
+        /// `set_quota` to the other quota of the case, or back.
+        OtherQuota(u64),
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        let advance = prop_oneof![
+            4 => Just(0u64),
+            4 => 0..=1_000u64,
+            2 => 0..=10_000_000_000u64,
+            // Up to 2.3 years: 80 of them stay within the 584 years the
+            // limiter counts.
+            1 => 0..=(1u64 << 56),
+        ];
+        let step = prop_oneof![
+            6 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::Check(a, n)),
+            2 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::AcquireDropped(a, n)),
+            1 => advance.clone().prop_map(Step::SameQuota),
+            1 => advance.prop_map(Step::OtherQuota),
+        ];
+        proptest::collection::vec(step, 1..80)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The limiter (its lock-free word, its locked `u128` state, and the
+        /// moves between them) answers exactly as the plain GCRA, for quotas
+        /// from a cell per nanosecond to a cell per century, bursts up to
+        /// `u32::MAX`, and jumps of the clock up to a century.
+        #[test]
+        fn every_answer_matches_the_plain_gcra(quota in wide_quota(), other in wide_quota(), steps in steps()) {
+            let clock = ManualClock::new();
+            let limiter = RateLimiter::with_timer(quota, clock.clone());
+            let mut model = Model::new(quota);
+            let (mut current, mut next) = (quota, other);
+            for step in steps {
+                // 0 to just over the burst.
+                let cells = |fraction: u32| {
+                    let burst = u64::from(current.burst_size());
+                    u32::try_from((burst * u64::from(fraction)).div_ceil(256)).unwrap_or(u32::MAX)
+                };
+                match step {
+                    Step::Check(advance, fraction) => {
+                        clock.advance(Duration::from_nanos(advance));
+                        let n = cells(fraction);
+                        let expected = model.check_n(clock.elapsed().as_nanos(), n);
+                        match (limiter.check_n(n), expected) {
+                            (Ok(()), Some(Ok(()))) => {}
+                            (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
+                                prop_assert_eq!(
+                                    refused.wait_time().as_nanos(),
+                                    wait.min(Duration::MAX.as_nanos())
+                                );
+                            }
+                            (Err(RateLimited::InsufficientCapacity(capacity)), None) => {
+                                prop_assert_eq!(capacity, current.burst_size());
+                            }
+                            (got, expected) => {
+                                prop_assert!(false, "{:?} for {}, expected {:?}", got, n, expected)
+                            }
+                        }
+                    }
+                    Step::AcquireDropped(advance, fraction) => {
+                        clock.advance(Duration::from_nanos(advance));
+                        let n = cells(fraction);
+                        let before = model.tat;
+                        let expected = model.check_n(clock.elapsed().as_nanos(), n);
+                        let mut acquire = Box::pin(limiter.acquire_n(n));
+                        let ready = poll(&mut acquire, Waker::noop()).is_ready();
+                        drop(acquire);
+                        prop_assert_eq!(ready, !matches!(expected, Some(Err(_))));
+                        if matches!(expected, Some(Err(_))) {
+                            model.tat = before; // booked, then given back
+                        }
+                    }
+                    Step::SameQuota(advance) => {
+                        clock.advance(Duration::from_nanos(advance));
+                        limiter.set_quota(current);
+                    }
+                    Step::OtherQuota(advance) => {
+                        clock.advance(Duration::from_nanos(advance));
+                        std::mem::swap(&mut current, &mut next);
+                        limiter.set_quota(current);
+                        model.set_quota(current);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Each key of a keyed limiter answers exactly as its own plain GCRA,
+        /// through the one-word path, the `u128` one and the widening.
+        #[test]
+        fn every_keyed_answer_matches_the_plain_gcra(
+            quota in wide_quota(),
+            steps in proptest::collection::vec((prop_oneof![0..=1_000u64, 0..=10_000_000_000u64, 0..=(1u64 << 56)], 0..=260u32, 0..3usize), 1..80),
+        ) {
+            let clock = ManualClock::new();
+            let limiter = KeyedRateLimiter::with_timer(quota, clock.clone());
+            let mut models: Vec<Model> = (0..3).map(|_| Model::new(quota)).collect();
+            for (advance, fraction, key) in steps {
+                clock.advance(Duration::from_nanos(advance));
+                let burst = u64::from(quota.burst_size());
+                let n = u32::try_from((burst * u64::from(fraction)).div_ceil(256)).unwrap_or(u32::MAX);
+                let expected = models[key].check_n(clock.elapsed().as_nanos(), n);
+                match (limiter.check_n(&key, n), expected) {
+                    (Ok(()), Some(Ok(()))) => {}
+                    (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
+                        prop_assert_eq!(refused.wait_time().as_nanos(), wait.min(Duration::MAX.as_nanos()));
+                    }
+                    (Err(RateLimited::InsufficientCapacity(capacity)), None) => {
+                        prop_assert_eq!(capacity, quota.burst_size());
+                    }
+                    (got, expected) => prop_assert!(false, "{:?} for {}, expected {:?}", got, n, expected),
+                }
+            }
+        }
+    }
+
     #[test]
     fn set_quota_keeps_the_state() {
         let clock = ManualClock::new();
@@ -701,6 +928,126 @@ mod manual {
         assert!(
             total >= bound - 2,
             "{total} admitted, {bound} allowed: checks that should pass were refused"
+        );
+    }
+
+    /// As above with 2^32 ticks per nanosecond (a prime count over a period
+    /// it does not divide), so that the lock-free word's base has to move
+    /// every 67 ms or so of the clock while both threads check.
+    #[test]
+    fn two_threads_never_exceed_the_rate_across_base_moves() {
+        let clock = ManualClock::new();
+        let count: u32 = 4_294_967_291; // prime
+        let period = u64::from(count) * 1_000_000 + 1; // ns: about one cell per ms
+        let burst = 50u32;
+        let quota = Quota::new(count, Duration::from_nanos(period)).burst(burst);
+        let limiter = RateLimiter::with_timer(quota, clock.clone());
+        let admitted = AtomicU64::new(0);
+        let bound = || {
+            let elapsed = clock.elapsed().as_nanos();
+            u128::from(burst) + elapsed * u128::from(count) / u128::from(period)
+        };
+        std::thread::scope(|scope| {
+            for worker in 0..2u64 {
+                let (clock, limiter, admitted, bound) = (&clock, &limiter, &admitted, &bound);
+                scope.spawn(move || {
+                    for i in 0..500_000u64 {
+                        if (i + worker) % 97 == 0 {
+                            clock.advance(Duration::from_micros(300));
+                        }
+                        if limiter.check().is_ok() {
+                            let total = admitted.fetch_add(1, Ordering::SeqCst) + 1;
+                            let bound = bound();
+                            assert!(
+                                u128::from(total) <= bound,
+                                "{total} admitted, bound {bound}"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        let (total, bound) = (u128::from(admitted.load(Ordering::SeqCst)), bound());
+        assert!(
+            clock.elapsed() > Duration::from_secs(1),
+            "the base moved many times"
+        );
+        assert!(total <= bound, "{total} admitted, bound {bound}");
+        assert!(
+            total + 2 >= bound,
+            "{total} admitted, {bound} allowed: checks that should pass were refused"
+        );
+    }
+
+    /// Checks on two threads while a third keeps taking the lock without
+    /// changing the quota (bookings given back, the same quota set again),
+    /// so that the lock-free word keeps being taken out and put back under
+    /// the same generation: never more than burst + rate × elapsed.
+    #[test]
+    fn lock_holders_between_checks_never_exceed_the_rate() {
+        let clock = ManualClock::new();
+        let (rate, burst) = (1000u64, 20u32);
+        let quota = Quota::per_second(rate as u32).burst(burst);
+        let limiter = RateLimiter::with_timer(quota, clock.clone());
+        let admitted = AtomicU64::new(0);
+        let done = AtomicBool::new(false);
+        let bound = |admitted: &AtomicU64| {
+            let elapsed = clock.elapsed().as_nanos() as u64;
+            (
+                admitted.load(Ordering::SeqCst),
+                u64::from(burst) + elapsed * rate / 1_000_000_000,
+            )
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut rounds = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    let mut acquire = Box::pin(limiter.acquire_n(3));
+                    if poll(&mut acquire, Waker::noop()).is_ready() {
+                        admitted.fetch_add(3, Ordering::SeqCst);
+                    }
+                    drop(acquire); // gives the cells back if it booked them
+                    if rounds % 8 == 0 {
+                        limiter.set_quota(quota);
+                    }
+                    rounds += 1;
+                }
+                assert!(rounds > 0);
+            });
+            // Stops the lock holder even if a worker's assertion fails.
+            struct Stop<'a>(&'a AtomicBool);
+            impl Drop for Stop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _stop = Stop(&done);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        for i in 0..300_000u64 {
+                            if i % 64 == 0 {
+                                clock.advance(Duration::from_micros(700));
+                            }
+                            if limiter.check().is_ok() {
+                                admitted.fetch_add(1, Ordering::SeqCst);
+                                let (total, bound) = bound(&admitted);
+                                assert!(total <= bound, "{total} admitted, bound {bound}");
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let (total, bound) = bound(&admitted);
+        assert!(total <= bound, "{total} admitted, bound {bound}");
+        assert!(
+            total > bound / 2,
+            "{total} admitted of {bound}: the limiter stopped admitting"
         );
     }
 

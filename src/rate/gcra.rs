@@ -65,10 +65,12 @@ use std::task::{Context, Poll, Waker};
 /// - **Live**: [`set_quota`](Self::set_quota) changes the rate and burst
 ///   while the limiter runs, keeping what has been used.
 /// - **Cost**: `check` reads the timer once and commits with one
-///   compare-and-swap, no lock and no allocation, for every quota whose
-///   bucket spans up to 2^48 ticks (`1 / count` ns in lowest terms: a
-///   billion per second with a billion burst, 1 per hour; not `u32::MAX`
-///   per second with a `u32::MAX` burst, which takes a small lock).
+///   compare-and-swap, no lock and no allocation; a refusal writes nothing.
+///   That holds whenever what is booked ahead of the clock fits 2^58
+///   ticks (`1 / count` ns in lowest terms): nine years for every quota of
+///   whole nanoseconds (10 per second, a billion per second, 1 per hour,
+///   with any burst), a third of a second at `u32::MAX` per second. Beyond
+///   that `check` takes a small lock.
 ///   Waiting, giving back and `set_quota` take the lock. A waiter costs one
 ///   queue entry.
 ///
@@ -139,10 +141,20 @@ struct Shared<T> {
 /// booking, a give-back, a quota change, a value that does not fit) takes
 /// the lock, sets the word to [`SLOW`] (so every `check` in flight fails its
 /// swap and every new one waits for the lock), works on `State::tat`, and
-/// publishes the result as a new generation in the other slot. A `check`
-/// that read a slot being rewritten sees the word changed and starts over:
-/// the slot is only written after the word was set to [`SLOW`] and a release
-/// fence, and read before an acquire fence and the word's swap.
+/// puts the result back.
+///
+/// The generation moves only when the slot's contents change: on a quota
+/// change, or when `base` has to move (every 2^58 to 2^59 ticks of the
+/// clock: nine years for a quota of whole nanoseconds, down to 67 ms at
+/// 2^32 ticks per nanosecond). Otherwise the state goes back under the same generation, and a word that
+/// reads the same means the same state, so a `check` that read it before a
+/// lock holder came and swaps it after is still right (as if it had checked
+/// a little earlier). A new generation's slot is written only after the word
+/// was set to [`SLOW`] and a release fence, and read before an acquire fence
+/// and the word's swap, so a `check` that read a slot being rewritten sees
+/// the word changed and starts over; only a generation that came round again
+/// ([`GEN_BITS`] bits: 16 quota or base changes between a check's two
+/// accesses to the word) with the very same state bits could fool it.
 struct Fast {
     word: AtomicU64,
     slots: [Slot; 2],
@@ -152,25 +164,37 @@ struct Fast {
 #[derive(Default)]
 struct Slot {
     per_nano: AtomicU64,
+    /// Ticks per cell, `u64::MAX` for more.
     interval: AtomicU64,
+    /// Ticks a full bucket holds, `u64::MAX` for more.
     tau: AtomicU64,
     burst: AtomicU64,
     /// Nanoseconds since the origin at which the word's ticks start.
     base: AtomicU64,
 }
 
-const TAT_BITS: u32 = 51;
+/// What a [`Slot`] holds, as last published; kept under the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Params {
+    words: Words,
+    base: u64,
+}
+
+const GEN_BITS: u32 = 4;
+const TAT_BITS: u32 = 63 - GEN_BITS;
 const TAT_MASK: u64 = (1 << TAT_BITS) - 1;
-const GEN_MASK: u64 = ((1 << 12) - 1) << TAT_BITS;
+const GEN_MASK: u64 = ((1 << GEN_BITS) - 1) << TAT_BITS;
 /// The state lives in `State::tat`, under the lock.
 const SLOW: u64 = 1 << 63;
-/// The largest interval and bucket the word serves; larger quotas use the
-/// lock.
-const FAST_TAU: u64 = 1 << 48;
+/// The largest state (and time since `base`) put in the word: half its
+/// range, so that the fast path serves a while before `base` must move.
+const FAST_LIMIT: u64 = TAT_MASK / 2;
 
 impl Fast {
-    /// `n` cells (at most the burst) at `nanos`, without the lock: `None`
-    /// when the lock is needed.
+    /// `n` cells at `nanos`, without the lock: `None` when the lock is
+    /// needed (`n` above the burst, a value that does not fit the word).
+    /// A refusal gives the earliest time in ticks since the origin, and the
+    /// ticks per nanosecond.
     #[inline]
     fn check(&self, nanos: u64, n: u32) -> Option<Result<(), (u128, u32)>> {
         let mut word = self.word.load(Ordering::Acquire);
@@ -196,26 +220,24 @@ impl Fast {
             if now > TAT_MASK {
                 return None; // time to move `base`
             }
-            let tat = word & TAT_MASK;
-            let start = if tat < now && now - tat < per_nano {
-                tat
-            } else {
-                tat.max(now)
+            let words = Words {
+                per_nano,
+                interval,
+                tau,
+                burst: burst as u32,
             };
-            let new = start.saturating_add(u64::from(n).saturating_mul(interval));
-            let earliest = new.saturating_sub(tau);
-            if earliest > now {
-                let current = self.word.load(Ordering::Acquire);
-                if current != word {
-                    word = current;
-                    continue;
+            let new = match words.test(word & TAT_MASK, now, n, TAT_MASK)? {
+                Ok(new) => new,
+                Err(earliest) => {
+                    let current = self.word.load(Ordering::Acquire);
+                    if current != word {
+                        word = current;
+                        continue;
+                    }
+                    let earliest = u128::from(earliest) + u128::from(base) * u128::from(per_nano);
+                    return Some(Err((earliest, per_nano as u32)));
                 }
-                let earliest = u128::from(earliest) + u128::from(base) * u128::from(per_nano);
-                return Some(Err((earliest, per_nano as u32)));
-            }
-            if new > TAT_MASK {
-                return None;
-            }
+            };
             let next = (word & !TAT_MASK) | new;
             match self
                 .word
@@ -243,46 +265,55 @@ impl Fast {
         }
     }
 
-    /// Puts `state.tat` back into the word as a new generation, if the quota
-    /// and the value fit; otherwise leaves the word [`SLOW`]. Called with the
-    /// lock held, after [`freeze`](Self::freeze).
+    /// Puts `state.tat` back into the word, under the same generation if
+    /// the quota and `base` still serve, otherwise under a new one with a
+    /// new `base`; leaves the word [`SLOW`] if the state does not fit.
+    /// Called with the lock held, after [`freeze`](Self::freeze); `nanos` is
+    /// a recent clock reading.
     fn publish(&self, state: &mut State, nanos: u64) {
         let gcra = state.gcra;
-        let (Ok(per_nano), Ok(interval), Ok(tau)) = (
-            u64::try_from(gcra.per_nano),
-            u64::try_from(gcra.interval),
-            u64::try_from(gcra.tau),
-        ) else {
-            return;
-        };
-        if tau > FAST_TAU {
-            return;
-        }
         // A bucket that has been full for over a nanosecond is the same at
         // any earlier `tat`: raise it to keep the numbers small.
         let now = gcra.ticks(nanos);
         let tat = state.tat.max(now.saturating_sub(gcra.per_nano));
+        // `tat` and the time as words relative to `base`, if they fit.
+        let relative = |base: u64| {
+            let start = u128::from(base) * gcra.per_nano;
+            let rel = tat.checked_sub(start)?;
+            let limit = u128::from(FAST_LIMIT);
+            (rel <= limit && now.saturating_sub(start) <= limit).then_some(rel as u64)
+        };
+        let words = gcra.words();
+        if let Some(published) = state.published {
+            if published.words == words {
+                if let Some(rel) = relative(published.base) {
+                    let generation = (state.generation << TAT_BITS) & GEN_MASK;
+                    self.word.store(generation | rel, Ordering::Release);
+                    return;
+                }
+            }
+        }
         let Ok(base) =
             u64::try_from((tat / gcra.per_nano).min(u128::from(nanos.saturating_sub(1))))
         else {
             return;
         };
-        let rel = tat - u128::from(base) * gcra.per_nano;
-        if rel > u128::from(TAT_MASK / 2) {
+        let Some(rel) = relative(base) else {
             return; // booked far ahead: stay slow until it is not
-        }
+        };
+        state.published = Some(Params { words, base });
         state.generation = state.generation.wrapping_add(1);
         let generation = (state.generation << TAT_BITS) & GEN_MASK;
         let slot = &self.slots[(generation >> TAT_BITS) as usize & 1];
         // Pairs with the acquire fence in `check`: the swap to SLOW in
         // `freeze` is visible to any check that sees the stores below.
         fence(Ordering::Release);
-        slot.per_nano.store(per_nano, Ordering::Relaxed);
-        slot.interval.store(interval, Ordering::Relaxed);
-        slot.tau.store(tau, Ordering::Relaxed);
-        slot.burst.store(u64::from(gcra.burst), Ordering::Relaxed);
+        slot.per_nano.store(words.per_nano, Ordering::Relaxed);
+        slot.interval.store(words.interval, Ordering::Relaxed);
+        slot.tau.store(words.tau, Ordering::Relaxed);
+        slot.burst.store(u64::from(words.burst), Ordering::Relaxed);
         slot.base.store(base, Ordering::Relaxed);
-        self.word.store(generation | rel as u64, Ordering::Release);
+        self.word.store(generation | rel, Ordering::Release);
     }
 }
 
@@ -317,14 +348,14 @@ impl<T> Shared<T> {
     /// Locks the state and takes it out of the fast word, for anything but
     /// a plain `check`; `nanos` is a recent clock reading.
     fn freeze(&self, nanos: u64) -> Frozen<'_> {
-        let mut state = lock(&self.state);
-        self.fast.freeze(&mut state);
-        Frozen {
-            fast: &self.fast,
-            state,
-            nanos,
-        }
+        freeze(&self.fast, &self.state, nanos)
     }
+}
+
+fn freeze<'a>(fast: &'a Fast, state: &'a Mutex<State>, nanos: u64) -> Frozen<'a> {
+    let mut state = lock(state);
+    fast.freeze(&mut state);
+    Frozen { fast, state, nanos }
 }
 
 struct State {
@@ -333,8 +364,9 @@ struct State {
     /// The theoretical arrival time, in ticks since the origin, while the
     /// word of [`Fast`] is [`SLOW`].
     tat: u128,
-    /// The last generation published to [`Fast`].
+    /// The last generation published to [`Fast`], and its slot's contents.
     generation: u64,
+    published: Option<Params>,
     /// Waiters with a booked time, in booking (and so time) order.
     queue: VecDeque<Waiter>,
     next_id: u64,
@@ -455,6 +487,57 @@ impl Gcra {
             part / self.per_nano
         };
         whole.saturating_mul(to.per_nano).saturating_add(part)
+    }
+}
+
+/// A quota's numbers as words, for [`Words::test`]; `interval` and `tau`
+/// clamped to `u64::MAX`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Words {
+    pub(super) per_nano: u64,
+    pub(super) interval: u64,
+    pub(super) tau: u64,
+    pub(super) burst: u32,
+}
+
+impl Words {
+    /// [`Gcra::test`] on words: `n` cells (at most the burst) at `now`,
+    /// given `tat`, both in ticks from the same base. `Ok(new tat)` if
+    /// allowed, `Err(earliest)` if first allowed then, `None` when a value
+    /// would exceed `limit` (the caller then does it in `u128`). A clamped
+    /// `interval` or `tau` is larger than any value that fits, so the
+    /// answer is still exact.
+    #[inline]
+    pub(super) fn test(&self, tat: u64, now: u64, n: u32, limit: u64) -> Option<Result<u64, u64>> {
+        // A request in the nanosecond after `tat` counts as made at `tat`.
+        let start = if tat.saturating_add(self.per_nano) > now {
+            tat
+        } else {
+            now
+        };
+        let new = start.checked_add(u64::from(n).checked_mul(self.interval)?)?;
+        if new > limit {
+            return None;
+        }
+        // Exact: `new` fits, and a clamped `tau` is larger than it either way.
+        let earliest = new.saturating_sub(self.tau);
+        Some(if earliest <= now {
+            Ok(new)
+        } else {
+            Err(earliest)
+        })
+    }
+}
+
+impl Gcra {
+    pub(super) fn words(&self) -> Words {
+        Words {
+            // A divisor of a u32 count.
+            per_nano: self.per_nano as u64,
+            interval: u64::try_from(self.interval).unwrap_or(u64::MAX),
+            tau: u64::try_from(self.tau).unwrap_or(u64::MAX),
+            burst: self.burst,
+        }
     }
 }
 
@@ -593,6 +676,7 @@ impl<T: Timer> RateLimiter<T> {
             gcra: Gcra::new(quota),
             tat: 0,
             generation: 0,
+            published: None,
             queue: VecDeque::new(),
             next_id: 0,
         };
@@ -629,10 +713,19 @@ impl<T: Timer> RateLimiter<T> {
     /// assert!(refused.wait_time().as_secs() > 1700); // half an hour, less the time this took
     /// ```
     pub fn check(&self) -> Result<(), NotUntil> {
-        self.check_n(1).map_err(|err| match err {
-            RateLimited::NotUntil(not_until) => not_until,
-            RateLimited::InsufficientCapacity(_) => unreachable!("every burst is at least 1"),
-        })
+        let now = self.shared.timer.now();
+        let nanos = self.shared.origin.nanos(now);
+        match self.shared.fast.check(nanos, 1) {
+            Some(Ok(())) => Ok(()),
+            Some(Err((earliest, per_nano))) => Err(NotUntil::new(now, nanos, earliest, per_nano)),
+            None => match check_locked(&self.shared.fast, &self.shared.state, now, nanos, 1) {
+                Ok(()) => Ok(()),
+                Err(RateLimited::NotUntil(not_until)) => Err(not_until),
+                Err(RateLimited::InsufficientCapacity(_)) => {
+                    unreachable!("every burst is at least 1")
+                }
+            },
+        }
     }
 
     /// Takes `n` cells at once if the limit allows it now: all or none.
@@ -661,22 +754,11 @@ impl<T: Timer> RateLimiter<T> {
         }
         let now = self.shared.timer.now();
         let nanos = self.shared.origin.nanos(now);
-        if let Some(decided) = self.shared.fast.check(nanos, n) {
-            return decided.map_err(|(earliest, per_nano)| {
+        match self.shared.fast.check(nanos, n) {
+            Some(decided) => decided.map_err(|(earliest, per_nano)| {
                 NotUntil::new(now, nanos, earliest, per_nano).into()
-            });
-        }
-        let mut state = self.shared.freeze(nanos);
-        let gcra = state.gcra;
-        if n > gcra.burst {
-            return Err(RateLimited::InsufficientCapacity(gcra.burst));
-        }
-        match gcra.test(state.tat, gcra.ticks(nanos), n) {
-            Ok(tat) => {
-                state.tat = tat;
-                Ok(())
-            }
-            Err((earliest, _)) => Err(NotUntil::new(now, nanos, earliest, gcra.per_nano()).into()),
+            }),
+            None => check_locked(&self.shared.fast, &self.shared.state, now, nanos, n),
         }
     }
 
@@ -887,6 +969,32 @@ impl<T: Timer> RateLimiter<T> {
         };
         drop(state);
         finish(next, own);
+    }
+}
+
+/// `check_n` for what [`Fast`] does not serve, under the lock: kept out of
+/// line (and out of the timer's generics) so that the lock-free path stays
+/// small.
+#[cold]
+#[inline(never)]
+fn check_locked(
+    fast: &Fast,
+    state: &Mutex<State>,
+    now: std::time::Instant,
+    nanos: u64,
+    n: u32,
+) -> Result<(), RateLimited> {
+    let mut state = freeze(fast, state, nanos);
+    let gcra = state.gcra;
+    if n > gcra.burst {
+        return Err(RateLimited::InsufficientCapacity(gcra.burst));
+    }
+    match gcra.test(state.tat, gcra.ticks(nanos), n) {
+        Ok(tat) => {
+            state.tat = tat;
+            Ok(())
+        }
+        Err((earliest, _)) => Err(NotUntil::new(now, nanos, earliest, gcra.per_nano()).into()),
     }
 }
 

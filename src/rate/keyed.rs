@@ -7,7 +7,7 @@
 //! has a full bucket, which is why [`KeyedRateLimiter::retain_recent`] may
 //! drop every key whose bucket has refilled without changing any answer.
 
-use super::gcra::Gcra;
+use super::gcra::{Gcra, Words};
 use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
 use crate::primitives::{Arc, Mutex};
 use crate::rt::{Auto, Timer};
@@ -33,7 +33,10 @@ use std::task::{Context, Poll};
 ///   first polled, each woken once by its own timer. Keys never wait for
 ///   each other.
 /// - **Cost**: one clock read, one lock held for a hash lookup and a few
-///   integer operations; the key is cloned only when it is new.
+///   integer operations; the key is cloned only when it is new. The map
+///   hashes with secret per-limiter seeds and a multiply per word of key
+///   (hashbrown's default scheme), several times cheaper than SipHash for
+///   integer and address keys.
 ///
 /// It plays the part of governor's keyed `RateLimiter` (`check_key`,
 /// `retain_recent`, `len`) on any executor.
@@ -63,6 +66,8 @@ pub struct KeyedRateLimiter<K, T = Auto> {
 struct Shared<K, T> {
     timer: T,
     origin: Origin,
+    /// The quota's numbers as words, for the common case of `check`.
+    words: Words,
     state: Mutex<State<K>>,
 }
 
@@ -77,8 +82,103 @@ struct State<K> {
 /// nanosecond, so for decades at least with most quotas), in 16 from the
 /// first one that does not, for good.
 enum Keys<K> {
-    Narrow(HashMap<K, u64>),
-    Wide(HashMap<K, Tat>),
+    Narrow(HashMap<K, u64, KeyHash>),
+    Wide(HashMap<K, Tat, KeyHash>),
+}
+
+/// The maps' hasher: one folded multiply (a 64×64→128-bit product, its
+/// halves xored) per word of key, with two secret words drawn for each
+/// limiter from std's `RandomState` (so from the operating system). It is
+/// the scheme of hashbrown's default hasher (foldhash): a nanosecond or two
+/// for an integer key or an address, where SipHash takes about twenty.
+/// Since the seeds are secret, keys chosen from outside (client addresses,
+/// user names) cannot be picked ahead of time to collide; that is the
+/// protection hashbrown's default gives (SipHash's keyed PRF also resists an
+/// attacker who can time a great many lookups, at that price on every
+/// check).
+#[derive(Clone, Copy)]
+struct KeyHash {
+    seed: u64,
+    multiplier: u64,
+}
+
+impl KeyHash {
+    fn new() -> Self {
+        use std::hash::BuildHasher as _;
+        let random = std::collections::hash_map::RandomState::new();
+        Self {
+            seed: random.hash_one(0_u64),
+            // Odd, so that no bit of a key is lost in the product.
+            multiplier: random.hash_one(1_u64) | 1,
+        }
+    }
+}
+
+impl std::hash::BuildHasher for KeyHash {
+    type Hasher = KeyHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher {
+            state: self.seed,
+            multiplier: self.multiplier,
+        }
+    }
+}
+
+struct KeyHasher {
+    state: u64,
+    multiplier: u64,
+}
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        let product = u128::from(self.state ^ word) * u128::from(self.multiplier);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, word: u8) {
+        self.write_u64(u64::from(word));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, word: u16) {
+        self.write_u64(u64::from(word));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, word: u32) {
+        self.write_u64(u64::from(word));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut buf = [0; 8];
+            buf.copy_from_slice(word);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            // The length too, so that a short tail and its zero padding differ.
+            self.write_u64(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 60));
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.state
+    }
 }
 
 /// One key's state in either map.
@@ -152,10 +252,11 @@ impl<K: Hash + Eq + Clone> Keys<K> {
     /// fit in 8 bytes.
     fn widen(&mut self) {
         if let Keys::Narrow(map) = self {
-            let wide = map
-                .drain()
-                .map(|(key, tat)| (key, Tat::new(u128::from(tat))))
-                .collect();
+            let mut wide = HashMap::with_capacity_and_hasher(map.len(), *map.hasher());
+            wide.extend(
+                map.drain()
+                    .map(|(key, tat)| (key, Tat::new(u128::from(tat)))),
+            );
             *self = Keys::Wide(wide);
         }
     }
@@ -163,7 +264,7 @@ impl<K: Hash + Eq + Clone> Keys<K> {
     /// Keeps only the keys whose bucket is not full at `now`, and gives back
     /// spare memory once the map is mostly empty.
     fn retain_recent(&mut self, now: u128) {
-        fn shrink<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
+        fn shrink<K: Hash + Eq, V>(map: &mut HashMap<K, V, KeyHash>) {
             if map.len() < map.capacity() / 4 {
                 map.shrink_to(map.len().saturating_mul(2));
             }
@@ -278,12 +379,13 @@ where
         let state = State {
             quota,
             gcra: Gcra::new(quota),
-            keys: Keys::Narrow(HashMap::new()),
+            keys: Keys::Narrow(HashMap::with_hasher(KeyHash::new())),
         };
         Self {
             shared: Arc::new(Shared {
                 timer,
                 origin,
+                words: state.gcra.words(),
                 state: Mutex::new(state),
             }),
         }
@@ -331,16 +433,46 @@ where
     /// assert_eq!(limiter.check_n(&2, 11), Err(RateLimited::InsufficientCapacity(10)));
     /// ```
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), RateLimited> {
-        let now = self.shared.timer.now();
-        let nanos = self.shared.origin.nanos(now);
-        let mut state = lock(&self.shared.state);
-        let gcra = state.gcra;
-        if n > gcra.burst() {
-            return Err(RateLimited::InsufficientCapacity(gcra.burst()));
+        let shared = &*self.shared;
+        let words = shared.words;
+        if n > words.burst {
+            return Err(RateLimited::InsufficientCapacity(words.burst));
         }
         if n == 0 {
             return Ok(());
         }
+        let now = shared.timer.now();
+        let nanos = shared.origin.nanos(now);
+        let mut state = lock(&shared.state);
+        // The common case in one word: a state that fits, for a key we hold
+        // or a new one (a full bucket: always allowed, as `n` fits the burst).
+        if let (Keys::Narrow(map), Some(now_ticks)) =
+            (&mut state.keys, nanos.checked_mul(words.per_nano))
+        {
+            match map.get_mut(key) {
+                Some(tat) => match words.test(*tat, now_ticks, n, u64::MAX) {
+                    Some(Ok(new)) => {
+                        *tat = new;
+                        return Ok(());
+                    }
+                    Some(Err(earliest)) => {
+                        drop(state);
+                        let earliest = u128::from(earliest);
+                        return Err(
+                            NotUntil::new(now, nanos, earliest, words.per_nano as u32).into()
+                        );
+                    }
+                    None => {}
+                },
+                None => {
+                    if let Some(Ok(new)) = words.test(0, now_ticks, n, u64::MAX) {
+                        map.insert(key.clone(), new);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        let gcra = state.gcra;
         match state.take(key, gcra.ticks(nanos), n, false) {
             Ok(_) => Ok(()),
             Err(earliest) => Err(NotUntil::new(now, nanos, earliest, gcra.per_nano()).into()),
