@@ -36,7 +36,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-mod clock;
+pub(crate) mod clock;
 mod io;
 mod join;
 
@@ -97,6 +97,41 @@ pub trait Timer: Clone + Send + Sync + 'static {
         let now = self.now();
         self.sleep_until(deadline_after(now, duration))
     }
+}
+
+/// `timer`'s reading as nanoseconds since [`clock::base`], read without an
+/// `Instant`, when `timer` reads the counter clock in this context (`Smol`,
+/// `AsyncStd`, and `Auto` outside a tokio runtime that can pause time);
+/// `None` for every other timer, which callers read through [`Timer::now`].
+///
+/// The type test is on `'static` types, so it is decided at compile time.
+#[inline]
+pub(crate) fn real_nanos<T: Timer>(_timer: &T) -> Option<u64> {
+    use std::any::TypeId;
+    let timer = TypeId::of::<T>();
+    #[cfg(feature = "smol")]
+    if TypeId::of::<Smol>() == timer {
+        return clock::nanos();
+    }
+    #[cfg(feature = "async-std")]
+    if TypeId::of::<AsyncStd>() == timer {
+        return clock::nanos();
+    }
+    if TypeId::of::<Auto>() == timer && !auto_reads_tokio() {
+        return clock::nanos();
+    }
+    None
+}
+
+/// Whether `Auto` reads tokio's clock here: inside a tokio runtime that can
+/// pause time (any but a multi-thread one).
+#[inline]
+fn auto_reads_tokio() -> bool {
+    #[cfg(feature = "tokio")]
+    if let Ok(handle) = ::tokio::runtime::Handle::try_current() {
+        return handle.runtime_flavor() != ::tokio::runtime::RuntimeFlavor::MultiThread;
+    }
+    false
 }
 
 /// `now + duration`, or a deadline decades away when that overflows the clock.
@@ -205,8 +240,8 @@ impl Timer for Auto {
 
     fn now(&self) -> Instant {
         #[cfg(feature = "tokio")]
-        if let Ok(handle) = ::tokio::runtime::Handle::try_current() {
-            return self::tokio::clock_of(&handle);
+        if auto_reads_tokio() {
+            return self::tokio::tokio_now();
         }
         clock::now()
     }

@@ -670,7 +670,7 @@ impl<T: Timer> RateLimiter<T> {
     /// # }
     /// ```
     pub fn with_timer(quota: Quota, timer: T) -> Self {
-        let origin = Origin(timer.now());
+        let origin = Origin::new(timer.now());
         let mut state = State {
             quota,
             gcra: Gcra::new(quota),
@@ -713,12 +713,23 @@ impl<T: Timer> RateLimiter<T> {
     /// assert!(refused.wait_time().as_secs() > 1700); // half an hour, less the time this took
     /// ```
     pub fn check(&self) -> Result<(), NotUntil> {
-        let now = self.shared.timer.now();
-        let nanos = self.shared.origin.nanos(now);
+        let origin = self.shared.origin;
+        let nanos = origin.read(&self.shared.timer);
         match self.shared.fast.check(nanos, 1) {
             Some(Ok(())) => Ok(()),
-            Some(Err((earliest, per_nano))) => Err(NotUntil::new(now, nanos, earliest, per_nano)),
-            None => match check_locked(&self.shared.fast, &self.shared.state, now, nanos, 1) {
+            Some(Err((earliest, per_nano))) => Err(NotUntil::new(
+                origin.instant(nanos),
+                nanos,
+                earliest,
+                per_nano,
+            )),
+            None => match check_locked(
+                &self.shared.fast,
+                &self.shared.state,
+                origin.instant(nanos),
+                nanos,
+                1,
+            ) {
                 Ok(()) => Ok(()),
                 Err(RateLimited::NotUntil(not_until)) => Err(not_until),
                 Err(RateLimited::InsufficientCapacity(_)) => {
@@ -752,13 +763,19 @@ impl<T: Timer> RateLimiter<T> {
         if n == 0 {
             return Ok(());
         }
-        let now = self.shared.timer.now();
-        let nanos = self.shared.origin.nanos(now);
+        let origin = self.shared.origin;
+        let nanos = origin.read(&self.shared.timer);
         match self.shared.fast.check(nanos, n) {
             Some(decided) => decided.map_err(|(earliest, per_nano)| {
-                NotUntil::new(now, nanos, earliest, per_nano).into()
+                NotUntil::new(origin.instant(nanos), nanos, earliest, per_nano).into()
             }),
-            None => check_locked(&self.shared.fast, &self.shared.state, now, nanos, n),
+            None => check_locked(
+                &self.shared.fast,
+                &self.shared.state,
+                origin.instant(nanos),
+                nanos,
+                n,
+            ),
         }
     }
 
@@ -847,7 +864,7 @@ impl<T: Timer> RateLimiter<T> {
     /// # }
     /// ```
     pub fn set_quota(&self, quota: Quota) {
-        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let nanos = self.shared.origin.read(&self.shared.timer);
         self.shared.freeze(nanos).set_quota(quota);
     }
 
@@ -888,7 +905,7 @@ impl<T: Timer> RateLimiter<T> {
     ) -> Poll<Result<(), InsufficientCapacity>> {
         let shared = &*self.shared;
         let mut turn = turn.project();
-        let nanos = shared.origin.nanos(shared.timer.now());
+        let nanos = shared.origin.read(&shared.timer);
         let mut state = shared.freeze(nanos);
         let gcra = state.gcra;
         let now = gcra.ticks(nanos);
@@ -943,7 +960,7 @@ impl<T: Timer> RateLimiter<T> {
         let Some(Booking { id, .. }) = turn.booking.take() else {
             unreachable!("booked above")
         };
-        let nanos = shared.origin.nanos(shared.timer.now());
+        let nanos = shared.origin.read(&shared.timer);
         let mut state = shared.freeze(nanos);
         let now = state.gcra.ticks(nanos);
         let (next, own) = match state.index(id) {
@@ -960,7 +977,7 @@ impl<T: Timer> RateLimiter<T> {
         let Some(Booking { id, .. }) = turn.project().booking.take() else {
             return;
         };
-        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let nanos = self.shared.origin.read(&self.shared.timer);
         let mut state = self.shared.freeze(nanos);
         let now = state.gcra.ticks(nanos);
         let (next, own) = match state.index(id) {

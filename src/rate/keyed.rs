@@ -375,7 +375,7 @@ where
     /// # }
     /// ```
     pub fn with_timer(quota: Quota, timer: T) -> Self {
-        let origin = Origin(timer.now());
+        let origin = Origin::new(timer.now());
         let state = State {
             quota,
             gcra: Gcra::new(quota),
@@ -441,8 +441,8 @@ where
         if n == 0 {
             return Ok(());
         }
-        let now = shared.timer.now();
-        let nanos = shared.origin.nanos(now);
+        let nanos = shared.origin.read(&shared.timer);
+        let now = || shared.origin.instant(nanos);
         let mut state = lock(&shared.state);
         // The common case in one word: a state that fits, for a key we hold
         // or a new one (a full bucket: always allowed, as `n` fits the burst).
@@ -459,7 +459,7 @@ where
                         drop(state);
                         let earliest = u128::from(earliest);
                         return Err(
-                            NotUntil::new(now, nanos, earliest, words.per_nano as u32).into()
+                            NotUntil::new(now(), nanos, earliest, words.per_nano as u32).into()
                         );
                     }
                     None => {}
@@ -475,7 +475,7 @@ where
         let gcra = state.gcra;
         match state.take(key, gcra.ticks(nanos), n, false) {
             Ok(_) => Ok(()),
-            Err(earliest) => Err(NotUntil::new(now, nanos, earliest, gcra.per_nano()).into()),
+            Err(earliest) => Err(NotUntil::new(now(), nanos, earliest, gcra.per_nano()).into()),
         }
     }
 
@@ -592,7 +592,7 @@ where
     /// # }
     /// ```
     pub fn retain_recent(&self) {
-        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let nanos = self.shared.origin.read(&self.shared.timer);
         let mut state = lock(&self.shared.state);
         let now = state.gcra.ticks(nanos);
         state.keys.retain_recent(now);
@@ -624,7 +624,7 @@ where
         let (at, gcra) = match *turn.booking {
             Some(Booking { at, .. }) => (at, lock(&shared.state).gcra),
             None => {
-                let nanos = shared.origin.nanos(shared.timer.now());
+                let nanos = shared.origin.read(&shared.timer);
                 let mut state = lock(&shared.state);
                 let gcra = state.gcra;
                 if n > gcra.burst() {
@@ -662,7 +662,7 @@ where
         let Some(Booking { at, end, .. }) = turn.project().booking.take() else {
             return;
         };
-        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let nanos = self.shared.origin.read(&self.shared.timer);
         let mut state = lock(&self.shared.state);
         let gcra = state.gcra;
         let now = gcra.ticks(nanos);

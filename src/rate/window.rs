@@ -264,7 +264,7 @@ impl<T: Timer> SlidingWindow<T> {
             return Err(QuotaError::ZeroPeriod);
         }
         let span = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
-        let origin = Origin(timer.now());
+        let origin = Origin::new(timer.now());
         let window = Window {
             limit: n,
             period,
@@ -438,7 +438,7 @@ impl<T: Timer> SlidingWindow<T> {
         let at = match *turn.booking {
             Some(Booking { at, .. }) => at,
             None => {
-                let nanos = shared.origin.nanos(shared.timer.now());
+                let nanos = shared.origin.read(&shared.timer);
                 let mut window = lock(&shared.state);
                 if n > window.limit {
                     let capacity = window.limit;
@@ -474,7 +474,7 @@ impl<T: Timer> SlidingWindow<T> {
         let Some(Booking { at, .. }) = turn.project().booking.take() else {
             return;
         };
-        let nanos = self.shared.origin.nanos(self.shared.timer.now());
+        let nanos = self.shared.origin.read(&self.shared.timer);
         let mut window = lock(&self.shared.state);
         // Booked times fit a u64: they are nanoseconds on this clock.
         let at = u64::try_from(at).unwrap_or(u64::MAX);

@@ -49,6 +49,38 @@ pub(crate) fn now() -> Instant {
     Instant::now()
 }
 
+/// The counter clock's origin: [`nanos`] counts from it. `None` where there
+/// is no counter clock.
+pub(crate) fn base() -> Option<Instant> {
+    #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
+    if let Some(clock) = tsc::clock() {
+        return Some(clock.base);
+    }
+    None
+}
+
+/// [`now`] as nanoseconds since [`base`], without building an `Instant`
+/// (which a caller that works in nanoseconds would only take apart again).
+/// `None` where there is no counter clock.
+#[inline]
+pub(crate) fn nanos() -> Option<u64> {
+    #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
+    if let Some(clock) = tsc::clock() {
+        let ticks = tsc::ticks();
+        return Some(match clock.line.read(ticks) {
+            Some(nanos) => nanos,
+            None => nanos_between(clock.base, clock.slow(ticks)),
+        });
+    }
+    None
+}
+
+/// Nanoseconds from `earlier` to `later`, saturating at zero and at
+/// `u64::MAX` (584 years).
+pub(crate) fn nanos_between(earlier: Instant, later: Instant) -> u64 {
+    u64::try_from(later.saturating_duration_since(earlier).as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// A line from counter ticks to nanoseconds since a base instant, anchored
 /// on real readings and published through a sequence lock.
 #[derive(Debug)]
@@ -172,8 +204,7 @@ mod tsc {
         pub(super) fn slow(&self, before: u64) -> Instant {
             let real = Instant::now();
             let after = ticks();
-            let nanos =
-                u64::try_from(real.duration_since(self.base).as_nanos()).unwrap_or(u64::MAX);
+            let nanos = super::nanos_between(self.base, real);
             self.line.anchor(before, nanos, after);
             real
         }
