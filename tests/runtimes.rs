@@ -116,6 +116,29 @@ mod suite {
         assert!(dropped.now());
     }
 
+    /// An aborted task turns finished once its future is gone, on every
+    /// runtime (async-std's used to stay unfinished for good).
+    pub(crate) async fn aborted_task_turns_finished_after_drop<R: Runtime>(rt: R) {
+        let (guard, dropped) = drop_probe();
+        let (started_tx, started) = async_channel::bounded(1);
+        let handle = rt.spawn(async move {
+            let _guard = guard;
+            started_tx.send(()).await.unwrap();
+            future::pending::<()>().await
+        });
+        within(started.recv()).await.unwrap();
+        assert!(!handle.is_finished());
+        handle.abort();
+        within(async {
+            while !handle.is_finished() {
+                future::yield_now().await;
+            }
+        })
+        .await;
+        assert!(dropped.now(), "finished before the future was dropped");
+        assert!(within(handle).await.unwrap_err().is_cancelled());
+    }
+
     pub(crate) async fn abort_before_first_poll<R: Runtime>(rt: R) {
         let handle = rt.spawn(future::pending::<()>());
         handle.abort();
@@ -261,6 +284,7 @@ macro_rules! conformance {
                 detach_keeps_it_running,
                 abort_resolves_cancelled_after_drop,
                 abort_before_first_poll,
+                aborted_task_turns_finished_after_drop,
                 abort_after_finish_keeps_the_output,
                 is_finished_follows_the_task,
                 spawn_blocking_runs_off_thread,

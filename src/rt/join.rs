@@ -598,6 +598,22 @@ mod supervised {
     #[cfg(not(feature = "async-std"))]
     type Control = Option<std::convert::Infallible>;
 
+    /// Marks the async-std task finished when dropped. Declared after the
+    /// future in [`Supervised`], so it drops after it: a task reads as
+    /// finished only once its future is gone, however it ended (done,
+    /// aborted, or dropped unpolled by the executor).
+    struct FinishOnDrop(Control);
+
+    impl Drop for FinishOnDrop {
+        fn drop(&mut self) {
+            #[cfg(feature = "async-std")]
+            if let Some(ctl) = &self.0 {
+                ctl.finished
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+
     pin_project_lite::pin_project! {
         /// A spawned future as smol and async-std run it: a panic becomes a
         /// [`JoinError`] instead of unwinding into the executor thread. On
@@ -605,7 +621,7 @@ mod supervised {
         pub(crate) struct Supervised<F> {
             #[pin]
             future: F,
-            ctl: Control,
+            ctl: FinishOnDrop,
         }
     }
 
@@ -613,14 +629,17 @@ mod supervised {
         /// smol: the native handle cancels, so only panics need catching.
         #[cfg(feature = "smol")]
         pub(crate) fn new(future: F) -> Self {
-            Self { future, ctl: None }
+            Self {
+                future,
+                ctl: FinishOnDrop(None),
+            }
         }
 
         #[cfg(feature = "async-std")]
         pub(crate) fn with_ctl(future: F, ctl: std::sync::Arc<super::Ctl>) -> Self {
             Self {
                 future,
-                ctl: Some(ctl),
+                ctl: FinishOnDrop(Some(ctl)),
             }
         }
     }
@@ -631,7 +650,7 @@ mod supervised {
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             let this = self.project();
             #[cfg(feature = "async-std")]
-            if this.ctl.as_ref().is_some_and(|ctl| ctl.poll_aborted(cx)) {
+            if this.ctl.0.as_ref().is_some_and(|ctl| ctl.poll_aborted(cx)) {
                 // The executor drops the inner future as soon as this
                 // returns, before the handle sees the output.
                 return Poll::Ready(Err(JoinError::Cancelled));
@@ -642,11 +661,6 @@ mod supervised {
                 Ok(Poll::Ready(value)) => Ok(value),
                 Err(payload) => Err(JoinError::panicked(payload)),
             };
-            #[cfg(feature = "async-std")]
-            if let Some(ctl) = this.ctl {
-                ctl.finished
-                    .store(true, std::sync::atomic::Ordering::Release);
-            }
             Poll::Ready(output)
         }
     }
