@@ -64,8 +64,18 @@ mod suite {
             let _guard = guard;
             future::pending::<Result<u32, String>>().await
         });
-        group.spawn(async { Ok(1) });
-        group.spawn(async { Err("broken".to_owned()) });
+        // The error waits until the `Ok` sibling is in its last poll, so that
+        // only the pending one can be cancelled (on a multi-threaded runtime
+        // the error could otherwise come first and cancel both).
+        let (ok_sent, ok_seen) = async_channel::bounded(1);
+        group.spawn(async move {
+            ok_sent.send(()).await.unwrap();
+            Ok(1)
+        });
+        group.spawn(async move {
+            ok_seen.recv().await.unwrap();
+            Err("broken".to_owned())
+        });
         let err = within(group.try_join()).await.unwrap_err();
         assert_eq!(err.errors(), ["broken".to_owned()]);
         assert_eq!(err.cancelled(), 1);
@@ -279,6 +289,105 @@ mod suite {
         assert_eq!(ran.load(Ordering::SeqCst), 0);
     }
 
+    pub(crate) async fn a_stale_abort_handle_leaves_a_later_child_alone<R: Runtime>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        let first = group.spawn(async { 1 });
+        assert_eq!(within(group.join_next()).await.unwrap().unwrap(), 1);
+        // The next child may take the place the first one left.
+        let (open, wait) = gates(1);
+        let gate = wait.into_iter().next().unwrap();
+        let second = group.spawn(async move {
+            gate.recv().await.unwrap();
+            2
+        });
+        first.abort();
+        assert!(first.is_finished());
+        assert!(!second.is_finished());
+        open[0].send(()).await.unwrap();
+        assert_eq!(within(group.join_next()).await.unwrap().unwrap(), 2);
+        assert!(second.is_finished());
+    }
+
+    pub(crate) async fn aborting_a_finished_child_keeps_its_output<R: Runtime>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        let child = group.spawn(async { 5 });
+        within(async {
+            while !child.is_finished() {
+                future::yield_now().await;
+            }
+        })
+        .await;
+        child.abort();
+        group.abort_all();
+        assert_eq!(within(group.join_next()).await.unwrap().unwrap(), 5);
+        assert!(within(group.join_next()).await.is_none());
+    }
+
+    pub(crate) async fn many_children_in_waves_keep_spawn_order<R: Runtime>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        for i in 0..150u32 {
+            group.spawn(async move {
+                if i % 7 == 0 {
+                    future::yield_now().await;
+                }
+                i
+            });
+        }
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            seen.push(within(group.join_next()).await.unwrap().unwrap());
+        }
+        // The second wave reuses what the first one left behind.
+        for i in 150..300u32 {
+            group.spawn(async move { i });
+        }
+        assert_eq!(group.len(), 200);
+        let rest = within(group.join()).await;
+        assert!(rest.windows(2).all(|pair| pair[0] < pair[1]), "{rest:?}");
+        seen.extend(rest);
+        seen.sort();
+        assert_eq!(seen, (0..300).collect::<Vec<_>>());
+    }
+
+    pub(crate) async fn abort_all_stops_children_wherever_they_are<R: Runtime>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        let probes: Vec<_> = (0..200u32)
+            .map(|i| {
+                let (guard, dropped) = drop_probe();
+                group.spawn(async move {
+                    let _guard = guard;
+                    for _ in 0..i % 5 {
+                        future::yield_now().await;
+                    }
+                    if i % 2 == 0 {
+                        // Never finishes on its own: only the abort stops it.
+                        future::pending::<()>().await;
+                    }
+                    i
+                });
+                dropped
+            })
+            .collect();
+        future::yield_now().await;
+        group.abort_all();
+        let (mut finished, mut cancelled) = (0, 0);
+        while let Some(result) = within(group.join_next()).await {
+            match result {
+                Ok(i) => {
+                    assert_eq!(i % 2, 1, "child {i} should never have finished");
+                    finished += 1;
+                }
+                Err(err) => {
+                    assert!(err.is_cancelled(), "{err}");
+                    cancelled += 1;
+                }
+            }
+        }
+        assert_eq!(finished + cancelled, 200);
+        assert!(cancelled >= 100);
+        assert!(probes.iter().all(|probe| probe.now()));
+    }
+
     pub(crate) async fn graceful_shutdown_on_real_time<R: Runtime>(rt: R) {
         let mut group = TaskGroup::with_runtime(rt);
         let token = group.token();
@@ -318,6 +427,10 @@ macro_rules! task_suite {
                 join_next_loses_nothing_in_a_select,
                 aborting_one_child_leaves_the_others,
                 aborting_a_queued_child_keeps_it_from_starting,
+                a_stale_abort_handle_leaves_a_later_child_alone,
+                aborting_a_finished_child_keeps_its_output,
+                many_children_in_waves_keep_spawn_order,
+                abort_all_stops_children_wherever_they_are,
                 graceful_shutdown_on_real_time,
             );
         }

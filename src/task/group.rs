@@ -2,139 +2,178 @@
 //!
 //! Each child runs inside a [`Child`] wrapper whose [`Reporter`] is dropped
 //! after the child's future, and reports the result (or `Cancelled`) into
-//! the group's list of finished children: so a result is only seen once the
-//! child's destructors have run, and completion order comes for free. The
-//! children's `JoinHandle`s are kept only to cancel them (dropping one
-//! cancels its task). Children over the `max_concurrent` limit wait as
-//! boxed starters in FIFO order and are spawned by the reporter of the child
-//! whose slot they take, outside the group's lock.
+//! the group's queue of finished children: so a result is only seen once the
+//! child's destructors have run, and completion order comes for free.
+//!
+//! The group keeps no handle per child: spawning detaches the task at once,
+//! and the wrapper itself stops the child when it is aborted. Children
+//! spawned one after another share a [`Batch`], which holds a bit per child
+//! for "aborted" and one for "finished", and the task waker of each child
+//! that has waited, so that an abort can wake it to stop. Spawning thus
+//! takes no lock; a finishing child takes one, `done`, where the joiner
+//! takes every result reported so far at once. Under `max_concurrent`,
+//! children over the limit wait as boxed starters in `queue` (FIFO); each
+//! finishing child then starts the next ones, outside the lock. Lock order:
+//! `queue` before `done`; a batch's `wakers` under neither.
 
 use crate::rt::{Auto, JoinError, JoinHandle, Runtime, Spawn, Timer};
 use crate::sync::CancelToken;
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 type Starter<R> = Box<dyn FnOnce(&R) -> JoinHandle<()> + Send>;
 
-/// Child ids are handed out in increasing order and never reused, so they
-/// need no hashing: the id itself spreads the map's buckets.
-#[derive(Default)]
-struct IdHasher(u64);
+/// How many consecutive spawns share one [`Batch`]: one bit each in a word.
+const BATCH: usize = 64;
 
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        // Spread the low bits over the whole word (hashbrown reads the top
-        // bits too).
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
+/// Keeps what it holds off the cache lines of its neighbours (128 bytes:
+/// x86 prefetches lines in pairs).
+#[repr(align(128))]
+struct Padded<T>(T);
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id;
-    }
+fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
+    // Nothing panics while these locks are held but a user's waker; the
+    // state is consistent either way.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-type Children<R> = HashMap<u64, Status<R>, std::hash::BuildHasherDefault<IdHasher>>;
-
-enum Status<R> {
-    /// Waiting for a slot under `max_concurrent`.
-    Queued(Starter<R>),
-    /// Spawned (its handle arrives just after the spawn), or being spawned.
-    Running {
-        handle: Option<JoinHandle<()>>,
-        aborted: bool,
-    },
-}
-
-struct State<T, R> {
-    next_id: u64,
-    /// Children not yet reported: queued or running.
-    children: Children<R>,
-    /// Queued children in the order they were spawned.
-    queue: VecDeque<u64>,
-    /// Reported results, in completion order, not yet joined.
-    done: VecDeque<(u64, Result<T, JoinError>)>,
-    /// Children started and not yet reported.
-    active: usize,
-    max_concurrent: usize,
-    joiner: Option<Waker>,
+/// Children waiting under `max_concurrent`: behind `Shared::queue`.
+struct Queue<R> {
+    /// `(seq, starter)` in spawn order.
+    waiting: VecDeque<(u64, Starter<R>)>,
+    /// Children started under a limit (the others are counted by the
+    /// group until a limit is set); less `Done::started_reported`, the
+    /// number running (wrapping: both only grow).
+    started: usize,
     /// The group is gone: start nothing more.
     closed: bool,
 }
 
+/// A child's result as it reported it.
+struct Finished<T> {
+    seq: u64,
+    result: Result<T, JoinError>,
+}
+
+/// What the finishing children and the joiner share: behind `Shared::done`.
+struct Done<T> {
+    /// Results in completion order, not yet taken by the joiner.
+    queue: VecDeque<Finished<T>>,
+    /// Reports of children that had started (a queued child aborted before
+    /// it started reports too).
+    started_reported: usize,
+    /// The joiner, when it waits for a result.
+    joiner: Option<Waker>,
+    /// The group is gone: results are dropped as they come.
+    closed: bool,
+}
+
 struct Shared<T, R> {
+    queue: Padded<Mutex<Queue<R>>>,
+    done: Padded<Mutex<Done<T>>>,
+    /// Set once a limit is set, never cleared: until then a finishing child
+    /// need not look at the queue.
+    limited: AtomicBool,
+    /// `max_concurrent`.
+    limit: AtomicUsize,
+    /// The group is gone.
+    closed: AtomicBool,
     rt: R,
     token: CancelToken,
-    state: Mutex<State<T, R>>,
 }
 
 impl<T, R> Shared<T, R> {
-    fn lock(&self) -> MutexGuard<'_, State<T, R>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn queue(&self) -> MutexGuard<'_, Queue<R>> {
+        lock(&self.queue.0)
+    }
+
+    fn done(&self) -> MutexGuard<'_, Done<T>> {
+        lock(&self.done.0)
+    }
+
+    /// Children started under a limit and not yet reported; takes `done`
+    /// under `queue`.
+    fn running(&self, queue: &Queue<R>) -> usize {
+        queue.started.wrapping_sub(self.done().started_reported)
     }
 }
 
-/// Takes the next queued child that may start now, counting it as active.
-fn next_to_start<T, R>(state: &mut State<T, R>) -> Option<(u64, Starter<R>)> {
-    while !state.closed && state.active < state.max_concurrent {
-        let id = state.queue.pop_front()?;
-        if let Some(Status::Queued(_)) = state.children.get(&id) {
-            let Some(Status::Queued(start)) = state.children.insert(
-                id,
-                Status::Running {
-                    handle: None,
-                    aborted: false,
-                },
-            ) else {
+/// Starts waiting children, oldest first, while the limit allows; each is
+/// spawned outside the lock and detached.
+fn start_queued<T, R>(shared: &Shared<T, R>) {
+    loop {
+        let starter = {
+            let mut queue = shared.queue();
+            let limit = shared.limit.load(Ordering::Acquire);
+            if queue.closed || queue.waiting.is_empty() || shared.running(&queue) >= limit {
+                return;
+            }
+            let Some((_, starter)) = queue.waiting.pop_front() else {
                 unreachable!("checked just above")
             };
-            state.active += 1;
-            return Some((id, start));
+            queue.started = queue.started.wrapping_add(1);
+            starter
+        };
+        starter(&shared.rt).detach();
+    }
+}
+
+/// What the children of one batch share with each other, their abort
+/// handles and the group: an allocation per [`BATCH`] spawns instead of one
+/// per child. Aligned so that it shares its cache lines with nothing else.
+#[repr(align(128))]
+struct Batch<T, R> {
+    shared: Arc<Shared<T, R>>,
+    /// Bit `i`: child `i` was aborted.
+    aborted: AtomicU64,
+    /// Bit `i`: child `i` has reported.
+    finished: AtomicU64,
+    /// The task waker of each child that has waited and not yet finished:
+    /// what an abort wakes so that the child sees it. Empty until one waits.
+    wakers: Mutex<Vec<Option<Waker>>>,
+}
+
+impl<T, R> Batch<T, R> {
+    fn new(shared: Arc<Shared<T, R>>) -> Self {
+        Self {
+            shared,
+            aborted: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            wakers: Mutex::new(Vec::new()),
         }
     }
-    None
-}
 
-/// Spawns a queued child outside the lock, then files its handle.
-fn start<T, R>(shared: &Shared<T, R>, id: u64, starter: Starter<R>) {
-    file_handle(shared, id, starter(&shared.rt));
-}
+    /// Marks the children in `mask` aborted and wakes those that wait.
+    fn abort_bits(&self, mask: u64) {
+        self.aborted.fetch_or(mask, Ordering::SeqCst);
+        let woken: Vec<Waker> = {
+            let mut wakers = lock(&self.wakers);
+            (0..wakers.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .filter_map(|i| wakers[i].take())
+                .collect()
+        };
+        // Outside the lock: a waker is the caller's code.
+        for waker in woken {
+            waker.wake();
+        }
+    }
 
-/// Files a just-spawned child's handle, unless it was aborted or has
-/// already finished meanwhile.
-fn file_handle<T, R>(shared: &Shared<T, R>, id: u64, handle: JoinHandle<()>) {
-    let mut state = shared.lock();
-    match state.children.get_mut(&id) {
-        Some(Status::Running {
-            handle: slot @ None,
-            aborted: false,
-        }) => {
-            *slot = Some(handle);
+    /// Files the task waker of child `index`; returns the one it replaces.
+    fn register(&self, index: usize, waker: &Waker) -> Option<Waker> {
+        let mut wakers = lock(&self.wakers);
+        if wakers.len() <= index {
+            wakers.resize(BATCH, None);
         }
-        Some(_) => {
-            // Aborted while being spawned: dropping the handle cancels it.
-            drop(state);
-            drop(handle);
-        }
-        None => {
-            // Finished already.
-            drop(state);
-            handle.detach();
-        }
+        wakers[index].replace(waker.clone())
     }
 }
 
@@ -142,39 +181,73 @@ fn file_handle<T, R>(shared: &Shared<T, R>, id: u64, handle: JoinHandle<()>) {
 /// dropped unfinished; declared after the future in [`Child`], so it runs
 /// after the future's destructors.
 struct Reporter<T, R> {
-    id: u64,
-    shared: Arc<Shared<T, R>>,
+    batch: Arc<Batch<T, R>>,
+    /// Its bit in the batch.
+    index: usize,
+    seq: u64,
     started: bool,
     reported: bool,
+    /// The waker filed in the batch, if any: a copy to compare against.
+    filed: Option<Waker>,
 }
 
 impl<T, R> Reporter<T, R> {
+    fn aborted(&self) -> bool {
+        self.batch.aborted.load(Ordering::SeqCst) & (1 << self.index) != 0
+    }
+
+    /// Files the task's waker unless the one filed wakes the same task;
+    /// whether the child was aborted meanwhile. Filing before looking at the
+    /// bit: an abort either shows here or finds the waker and wakes it.
+    fn wait(&mut self, waker: &Waker) -> bool {
+        if self
+            .filed
+            .as_ref()
+            .is_some_and(|filed| filed.will_wake(waker))
+        {
+            return false;
+        }
+        let stale = self.batch.register(self.index, waker);
+        self.filed = Some(waker.clone());
+        drop(stale);
+        self.aborted()
+    }
+
     fn report(&mut self, result: Result<T, JoinError>) {
         self.reported = true;
-        let shared = &*self.shared;
-        let (own, joiner, next) = {
-            let mut state = shared.lock();
-            let own = state.children.remove(&self.id);
-            state.done.push_back((self.id, result));
-            if self.started {
-                state.active -= 1;
+        let batch = &*self.batch;
+        let shared = &*batch.shared;
+        if self.filed.take().is_some() {
+            // A finished task needs no waking, and its waker would keep its
+            // memory alive.
+            let stale = lock(&batch.wakers)[self.index].take();
+            drop(stale);
+        }
+        let mut done = shared.done();
+        if self.started {
+            done.started_reported = done.started_reported.wrapping_add(1);
+        }
+        // Under `done`: whoever sees the result sees the bit.
+        batch.finished.fetch_or(1 << self.index, Ordering::Release);
+        if done.closed {
+            drop(done);
+            drop(result);
+        } else {
+            done.queue.push_back(Finished {
+                seq: self.seq,
+                result,
+            });
+            let joiner = done.joiner.take();
+            drop(done);
+            if let Some(joiner) = joiner {
+                joiner.wake();
             }
-            let next = next_to_start(&mut state);
-            (own, state.joiner.take(), next)
-        };
-        // This task's own handle: let it go without cancelling anything.
-        if let Some(Status::Running {
-            handle: Some(handle),
-            ..
-        }) = own
-        {
-            handle.detach();
         }
-        if let Some(joiner) = joiner {
-            joiner.wake();
-        }
-        if let Some((id, starter)) = next {
-            start(shared, id, starter);
+        // Read after the report is in `done`: should `max_concurrent` set a
+        // limit meanwhile, either this sees it, or the next spawn to decide
+        // against the limit sees this report.
+        if shared.limited.load(Ordering::Acquire) {
+            start_queued(shared);
         }
     }
 }
@@ -188,7 +261,8 @@ impl<T, R> Drop for Reporter<T, R> {
 }
 
 pin_project_lite::pin_project! {
-    /// A child as it runs on the executor: catches its panic and reports.
+    /// A child as it runs on the executor: stops when aborted, catches its
+    /// panic, and reports.
     struct Child<F, T, R> {
         #[pin]
         future: F,
@@ -202,45 +276,53 @@ impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
+        let reporter = this.reporter;
+        if reporter.aborted() {
+            // Done: the executor drops the future, then the reporter
+            // reports the cancellation.
+            return Poll::Ready(());
+        }
         let future = this.future;
         let result = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                return if reporter.wait(cx.waker()) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                };
+            }
             Ok(Poll::Ready(value)) => Ok(value),
             Err(payload) => Err(JoinError::panicked(payload)),
         };
-        this.reporter.report(result);
+        reporter.report(result);
         Poll::Ready(())
     }
 }
 
 /// What an [`AbortHandle`] needs of its group, whatever the output type.
 trait Control: Send + Sync {
-    fn abort(&self, id: u64);
-    fn is_finished(&self, id: u64) -> bool;
+    fn abort(&self, index: usize, seq: u64);
+    fn is_finished(&self, index: usize) -> bool;
 }
 
-impl<T: Send + 'static, R: Send + Sync + 'static> Control for Shared<T, R> {
-    fn abort(&self, id: u64) {
-        let mut state = self.lock();
-        let stop: Option<Box<dyn Any + Send>> = match state.children.get_mut(&id) {
-            Some(Status::Running { handle, aborted }) => {
-                *aborted = true;
-                handle.take().map(|h| Box::new(h) as Box<dyn Any + Send>)
-            }
-            Some(Status::Queued(_)) => match state.children.remove(&id) {
-                Some(Status::Queued(starter)) => Some(Box::new(starter)),
-                _ => None,
-            },
-            None => None,
-        };
-        drop(state);
-        // Dropping a handle cancels its task; dropping a starter drops the
-        // never-started future, whose reporter reports the cancellation.
-        drop(stop);
+impl<T: Send + 'static, R: Send + Sync + 'static> Control for Batch<T, R> {
+    fn abort(&self, index: usize, seq: u64) {
+        self.abort_bits(1 << index);
+        if self.shared.limited.load(Ordering::Acquire) {
+            // Waiting still: it never starts. Dropping its starter drops the
+            // future, whose reporter reports the cancellation.
+            let starter = {
+                let mut queue = self.shared.queue();
+                let at = queue.waiting.iter().position(|(id, _)| *id == seq);
+                at.and_then(|at| queue.waiting.remove(at))
+            };
+            drop(starter);
+        }
     }
 
-    fn is_finished(&self, id: u64) -> bool {
-        !self.lock().children.contains_key(&id)
+    fn is_finished(&self, index: usize) -> bool {
+        self.finished.load(Ordering::Acquire) & (1 << index) != 0
+            || self.shared.closed.load(Ordering::Acquire)
     }
 }
 
@@ -267,6 +349,9 @@ impl<T: Send + 'static, R: Send + Sync + 'static> Control for Shared<T, R> {
 /// ```
 #[derive(Clone)]
 pub struct AbortHandle {
+    /// The child's bit in its batch.
+    index: usize,
+    /// The child's spawn number.
     id: u64,
     group: Arc<dyn Control>,
 }
@@ -288,7 +373,7 @@ impl AbortHandle {
     /// });
     /// ```
     pub fn abort(&self) {
-        self.group.abort(self.id);
+        self.group.abort(self.index, self.id);
     }
 
     /// Whether this child has finished: completed, panicked, or stopped
@@ -307,7 +392,7 @@ impl AbortHandle {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.group.is_finished(self.id)
+        self.group.is_finished(self.index)
     }
 }
 
@@ -333,8 +418,12 @@ impl fmt::Debug for AbortHandle {
 ///   [`shutdown_graceful`](Self::shutdown_graceful) cancels it, waits up to
 ///   a grace period, then aborts the rest.
 ///
-/// Cost: one small allocation per child besides the runtime's own task, and
-/// a lock taken briefly when a child starts and when it finishes.
+/// Cost: besides the runtime's own task, no allocation per child (one per
+/// 64 spawns, and a child waiting under `max_concurrent` is boxed while it
+/// waits). Spawning takes no lock (without a limit); a child takes one
+/// briefly as it finishes, and the joiner once for every result reported so
+/// far. A child that waits files its task's waker once (again only if it
+/// changes), so that an abort can wake it.
 ///
 /// # Examples
 ///
@@ -350,6 +439,37 @@ impl fmt::Debug for AbortHandle {
 /// ```
 pub struct TaskGroup<T, R = Auto> {
     shared: Arc<Shared<T, R>>,
+    /// The batch the next children join, and how many have joined it.
+    batch: Arc<Batch<T, R>>,
+    batched: usize,
+    /// Reached through `get_mut` (no locking) but in `abort_all` and
+    /// `Debug`: the lock only keeps the group `Sync` for any `T: Send`.
+    local: Mutex<Local<T, R>>,
+    /// Children not yet joined: queued, running, or finished with their
+    /// result not yet returned.
+    len: usize,
+    next_seq: u64,
+    /// Children started while no limit was set (see `Queue::started`).
+    started: usize,
+}
+
+/// The group's own side of the results and batches.
+struct Local<T, R> {
+    /// Results taken from `done`, in completion order.
+    ready: VecDeque<Finished<T>>,
+    /// Every batch made, weakly: one that nothing holds any more (no child
+    /// still running, no abort handle) has nobody left to stop. What
+    /// `abort_all` and the group's drop reach; pruned as it grows.
+    batches: Vec<Weak<Batch<T, R>>>,
+}
+
+/// The bits of the first `count` children of a batch.
+fn first_bits(count: usize) -> u64 {
+    if count >= BATCH {
+        u64::MAX
+    } else {
+        (1 << count) - 1
+    }
 }
 
 impl<T> TaskGroup<T, Auto> {
@@ -385,22 +505,38 @@ impl<T, R> TaskGroup<T, R> {
     /// # }
     /// ```
     pub fn with_runtime(rt: R) -> Self {
-        let state = State {
-            next_id: 0,
-            children: Children::default(),
+        let queue = Queue {
+            waiting: VecDeque::new(),
+            started: 0,
+            closed: false,
+        };
+        let done = Done {
             queue: VecDeque::new(),
-            done: VecDeque::new(),
-            active: 0,
-            max_concurrent: usize::MAX,
+            started_reported: 0,
             joiner: None,
             closed: false,
         };
+        let shared = Arc::new(Shared {
+            queue: Padded(Mutex::new(queue)),
+            done: Padded(Mutex::new(done)),
+            limited: AtomicBool::new(false),
+            limit: AtomicUsize::new(usize::MAX),
+            closed: AtomicBool::new(false),
+            rt,
+            token: CancelToken::new(),
+        });
+        let batch = Arc::new(Batch::new(shared.clone()));
         Self {
-            shared: Arc::new(Shared {
-                rt,
-                token: CancelToken::new(),
-                state: Mutex::new(state),
+            local: Mutex::new(Local {
+                ready: VecDeque::new(),
+                batches: vec![Arc::downgrade(&batch)],
             }),
+            shared,
+            batch,
+            batched: 0,
+            len: 0,
+            next_seq: 0,
+            started: 0,
         }
     }
 
@@ -418,12 +554,19 @@ impl<T, R> TaskGroup<T, R> {
     /// # let _ = group;
     /// ```
     #[track_caller]
-    pub fn max_concurrent(self, limit: usize) -> Self {
+    pub fn max_concurrent(mut self, limit: usize) -> Self {
         assert!(
             limit > 0,
             "TaskGroup::max_concurrent: `limit` must be at least 1"
         );
-        self.shared.lock().max_concurrent = limit;
+        let mut queue = self.shared.queue();
+        // From now on the queue counts every child that starts.
+        queue.started = queue
+            .started
+            .wrapping_add(std::mem::take(&mut self.started));
+        self.shared.limit.store(limit, Ordering::Release);
+        self.shared.limited.store(true, Ordering::Release);
+        drop(queue);
         self
     }
 
@@ -436,8 +579,7 @@ impl<T, R> TaskGroup<T, R> {
     /// assert_eq!(portasync::TaskGroup::<()>::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        let state = self.shared.lock();
-        state.children.len() + state.done.len()
+        self.len
     }
 
     /// Whether every child has been joined (or none was spawned).
@@ -487,47 +629,65 @@ impl<T, R> TaskGroup<T, R> {
     /// });
     /// ```
     pub fn abort_all(&self) {
-        let (handles, starters) = {
-            let mut state = self.shared.lock();
-            state.queue.clear();
-            let mut handles = Vec::new();
-            let mut queued = Vec::new();
-            for (id, status) in state.children.iter_mut() {
-                match status {
-                    Status::Running { handle, aborted } => {
-                        *aborted = true;
-                        handles.extend(handle.take());
-                    }
-                    Status::Queued(_) => queued.push(*id),
-                }
-            }
-            let starters: Vec<_> = queued
-                .into_iter()
-                .filter_map(|id| state.children.remove(&id))
-                .collect();
-            (handles, starters)
-        };
-        // Outside the lock: the reporters of dropped starters take it.
-        drop(handles);
-        drop(starters);
+        let waiting = std::mem::take(&mut self.shared.queue().waiting);
+        let local = lock(&self.local);
+        for batch in local.batches.iter().filter_map(Weak::upgrade) {
+            batch.abort_bits(self.spawned_bits(&batch));
+        }
+        drop(local);
+        // Dropping a starter drops the never-started future, whose reporter
+        // reports the cancellation.
+        drop(waiting);
     }
 
-    /// Polls for the next finished child, in completion order.
-    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<(u64, Result<T, JoinError>)>> {
-        let mut state = self.shared.lock();
-        if let Some(done) = state.done.pop_front() {
-            return Poll::Ready(Some(done));
+    /// The bits of the children spawned into `batch` so far.
+    fn spawned_bits(&self, batch: &Arc<Batch<T, R>>) -> u64 {
+        if Arc::ptr_eq(batch, &self.batch) {
+            first_bits(self.batched)
+        } else {
+            u64::MAX
         }
-        if state.children.is_empty() {
-            return Poll::Ready(None);
+    }
+
+    /// Starts a new batch for the next children.
+    fn next_batch(&mut self) {
+        let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if local.batches.len() == local.batches.capacity() {
+            // Before the table grows: forget the batches nothing holds.
+            local.batches.retain(|batch| batch.strong_count() > 0);
         }
-        let stale = match &state.joiner {
-            Some(joiner) if joiner.will_wake(cx.waker()) => None,
-            _ => state.joiner.replace(cx.waker().clone()),
+        self.batch = Arc::new(Batch::new(self.shared.clone()));
+        local.batches.push(Arc::downgrade(&self.batch));
+        self.batched = 0;
+    }
+
+    /// Polls for the next finished child, in completion order, with its
+    /// spawn number.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(u64, Result<T, JoinError>)>> {
+        let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if local.ready.is_empty() {
+            if self.len == 0 {
+                return Poll::Ready(None);
+            }
+            // Takes every result reported so far, in one go.
+            let mut done = self.shared.done();
+            if done.queue.is_empty() {
+                let stale = match &done.joiner {
+                    Some(joiner) if joiner.will_wake(cx.waker()) => None,
+                    _ => done.joiner.replace(cx.waker().clone()),
+                };
+                drop(done);
+                drop(stale);
+                return Poll::Pending;
+            }
+            // `ready` is empty: the reporters get its buffer back.
+            std::mem::swap(&mut done.queue, &mut local.ready);
+        }
+        let Some(Finished { seq, result }) = local.ready.pop_front() else {
+            unreachable!("checked just above")
         };
-        drop(state);
-        drop(stale);
-        Poll::Pending
+        self.len -= 1;
+        Poll::Ready(Some((seq, result)))
     }
 
     /// Waits for the next child to finish and returns its result; `None`
@@ -600,48 +760,60 @@ where
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let shared = &self.shared;
-        let (id, now) = {
-            let mut state = shared.lock();
-            let id = state.next_id;
-            state.next_id += 1;
-            let reporter = Reporter {
-                id,
-                shared: shared.clone(),
-                started: false,
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        // Counted before spawning: should the runtime drop the child at
+        // once (or panic), its report still arrives and is returned.
+        self.len += 1;
+        if self.batched == BATCH {
+            self.next_batch();
+        }
+        let index = self.batched;
+        self.batched += 1;
+        let handle = AbortHandle {
+            index,
+            id: seq,
+            group: self.batch.clone(),
+        };
+        let mut child = Child {
+            future,
+            reporter: Reporter {
+                batch: self.batch.clone(),
+                index,
+                seq,
+                started: true,
                 reported: false,
-            };
-            let mut child = Child { future, reporter };
-            if state.active < state.max_concurrent {
-                state.active += 1;
-                child.reporter.started = true;
-                state.children.insert(
-                    id,
-                    Status::Running {
-                        handle: None,
-                        aborted: false,
-                    },
-                );
-                (id, Some(child))
-            } else {
+                filed: None,
+            },
+        };
+        let shared = &*self.shared;
+        if shared.limited.load(Ordering::Acquire) {
+            let mut queue = shared.queue();
+            let limit = shared.limit.load(Ordering::Acquire);
+            if !queue.waiting.is_empty() || shared.running(&queue) >= limit {
+                child.reporter.started = false;
                 let starter: Starter<R> = Box::new(move |rt: &R| {
+                    let mut child = child;
                     child.reporter.started = true;
                     rt.spawn(child)
                 });
-                state.children.insert(id, Status::Queued(starter));
-                state.queue.push_back(id);
-                (id, None)
+                queue.waiting.push_back((seq, starter));
+                drop(queue);
+                // There may be room after all (the limit was raised since
+                // the others queued): start what may start, oldest first.
+                start_queued(shared);
+                return handle;
             }
-        };
+            // Counted now, before it can report.
+            queue.started = queue.started.wrapping_add(1);
+        } else {
+            self.started = self.started.wrapping_add(1);
+        }
         // Spawned outside the lock: a runtime that is shutting down may drop
-        // the child at once, and its reporter takes the lock.
-        if let Some(child) = now {
-            file_handle(shared, id, shared.rt.spawn(child));
-        }
-        AbortHandle {
-            id,
-            group: self.shared.clone(),
-        }
+        // the child at once, and its reporter takes a lock. The handle is
+        // not kept: the child stops itself when aborted.
+        shared.rt.spawn(child).detach();
+        handle
     }
 
     /// Waits for every child and returns their outputs in spawn order
@@ -745,14 +917,7 @@ where
     pub fn shutdown_graceful(&mut self, grace: Duration) -> ShutdownGraceful<'_, T, R> {
         self.shared.token.cancel();
         // Queued children have not started: there is nothing to wait for.
-        let starters: Vec<_> = {
-            let mut state = self.shared.lock();
-            let queued: Vec<u64> = state.queue.drain(..).collect();
-            queued
-                .into_iter()
-                .filter_map(|id| state.children.remove(&id))
-                .collect()
-        };
+        let starters = std::mem::take(&mut self.shared.queue().waiting);
         drop(starters);
         let sleep = Box::pin(self.shared.rt.sleep(grace));
         ShutdownGraceful {
@@ -767,33 +932,48 @@ where
 impl<T, R> Drop for TaskGroup<T, R> {
     fn drop(&mut self) {
         self.shared.token.cancel();
-        let (handles, starters) = {
-            let mut state = self.shared.lock();
-            state.closed = true;
-            state.queue.clear();
-            let children = std::mem::take(&mut state.children);
-            let mut handles = Vec::new();
-            let mut starters = Vec::new();
-            for (_, status) in children {
-                match status {
-                    Status::Running { handle, .. } => handles.extend(handle),
-                    Status::Queued(starter) => starters.push(starter),
-                }
-            }
-            (handles, starters)
+        self.shared.closed.store(true, Ordering::Release);
+        let waiting = {
+            let mut queue = self.shared.queue();
+            queue.closed = true;
+            std::mem::take(&mut queue.waiting)
         };
-        drop(handles);
-        drop(starters);
+        let results = {
+            let mut done = self.shared.done();
+            done.closed = true;
+            done.joiner = None;
+            std::mem::take(&mut done.queue)
+        };
+        let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for batch in local.batches.iter().filter_map(Weak::upgrade) {
+            let bits = if Arc::ptr_eq(&batch, &self.batch) {
+                first_bits(self.batched)
+            } else {
+                u64::MAX
+            };
+            batch.abort_bits(bits);
+        }
+        // Outside the locks: dropping a starter reports, and results run
+        // the caller's destructors.
+        drop(waiting);
+        drop(results);
     }
 }
 
 impl<T, R> fmt::Debug for TaskGroup<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let (running, queued, reported) = {
+            let queue = self.shared.queue();
+            let done = self.shared.done();
+            let started = queue.started.wrapping_add(self.started);
+            let running = started.wrapping_sub(done.started_reported);
+            (running, queue.waiting.len(), done.queue.len())
+        };
+        let taken = lock(&self.local).ready.len();
         f.debug_struct("TaskGroup")
-            .field("running", &state.active)
-            .field("queued", &state.queue.len())
-            .field("finished", &state.done.len())
+            .field("running", &running)
+            .field("queued", &queued)
+            .field("finished", &(reported + taken))
             .finish()
     }
 }
@@ -823,7 +1003,7 @@ pub struct JoinNext<'a, T, R = Auto> {
 impl<T, R> Future for JoinNext<'_, T, R> {
     type Output = Option<Result<T, JoinError>>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.group
             .poll_next(cx)
             .map(|next| next.map(|(_, result)| result))
@@ -863,7 +1043,7 @@ pub struct ShutdownAll<'a, T, R = Auto> {
 impl<T, R> Future for ShutdownAll<'_, T, R> {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         while std::task::ready!(self.group.poll_next(cx)).is_some() {}
         Poll::Ready(())
     }
