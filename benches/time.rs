@@ -48,6 +48,14 @@ fn timeout_on_a_ready_future(c: &mut Criterion) {
         b.iter(|| poll_once(tokio::time::timeout(second, ready(black_box(1)))))
     });
     group.finish();
+    drop(_context);
+    // Outside any tokio runtime (on smol, say), where `Auto` need not ask
+    // tokio whether its clock may be paused.
+    let mut group = c.benchmark_group("timeout_ready_outside_tokio");
+    group.bench_function("portasync/timeout", |b| {
+        b.iter(|| poll_once(timeout(second, ready(black_box(1)))))
+    });
+    group.finish();
 }
 
 fn timeout_that_fires(c: &mut Criterion) {

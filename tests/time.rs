@@ -537,3 +537,32 @@ mod tokio_budget {
         });
     }
 }
+
+/// On the real clock a timeout's deadline is kept in the counter clock's
+/// nanoseconds until needed: it is still fixed at the call, reads the same
+/// every time, and is where `Auto.now() + duration` says.
+#[test]
+fn real_clock_deadline_is_fixed_at_the_call() {
+    use portasync::rt::{Auto, Timer};
+    use std::time::Duration;
+
+    let limit = Duration::from_secs(5);
+    let before = Auto.now();
+    let guarded = portasync::timeout(limit, std::future::pending::<()>());
+    let after = Auto.now();
+    let deadline = guarded.deadline().expect("five seconds is representable");
+    // The counter clock's readings agree with each other to a microsecond.
+    let slack = Duration::from_micros(1);
+    assert!(
+        deadline + slack >= before + limit,
+        "{deadline:?} < {before:?} + 5 s"
+    );
+    assert!(
+        deadline <= after + limit + slack,
+        "{deadline:?} > {after:?} + 5 s"
+    );
+    let _ = Auto.now();
+    assert_eq!(guarded.deadline(), Some(deadline), "it moved");
+    let far = portasync::timeout(Duration::from_secs(u64::MAX), std::future::pending::<()>());
+    assert!(far.deadline().is_none());
+}

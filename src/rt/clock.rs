@@ -92,6 +92,11 @@ pub(crate) struct Line {
     /// Nanoseconds per tick in 32.32 fixed point; 0 until measured, [`BROKEN`]
     /// if the counter misbehaved.
     scale: AtomicU64,
+    /// The last real reading taken as an anchor, which the next slope is
+    /// measured from (the anchor itself may run a little ahead of it, see
+    /// [`anchor`](Self::anchor)). Only writers touch these.
+    real_ticks: AtomicU64,
+    real_nanos: AtomicU64,
 }
 
 impl Line {
@@ -101,6 +106,8 @@ impl Line {
             ticks: AtomicU64::new(0),
             nanos: AtomicU64::new(0),
             scale: AtomicU64::new(0),
+            real_ticks: AtomicU64::new(0),
+            real_nanos: AtomicU64::new(0),
         }
     }
 
@@ -139,7 +146,7 @@ impl Line {
             || (seq != 0
                 && nanos
                     < self
-                        .nanos
+                        .real_nanos
                         .load(Ordering::Relaxed)
                         .saturating_add(CALIBRATE_NANOS))
         {
@@ -161,20 +168,61 @@ impl Line {
         let old_ticks = self.ticks.load(Ordering::Relaxed);
         let old_nanos = self.nanos.load(Ordering::Relaxed);
         let old_scale = self.scale.load(Ordering::Relaxed);
-        let scale = if seq == 0 {
-            0
+        let real_ticks = self.real_ticks.load(Ordering::Relaxed);
+        let real_nanos = self.real_nanos.load(Ordering::Relaxed);
+        let (start, scale) = if seq == 0 {
+            (nanos, 0)
         } else {
-            match fit(old_ticks, old_nanos, before, nanos) {
+            match fit(real_ticks, real_nanos, before, nanos) {
                 // A counter that stood still or whose rate jumps is not a clock.
-                None => BROKEN,
-                Some(new) if old_scale != 0 && new.abs_diff(old_scale) > old_scale / 100 => BROKEN,
-                Some(new) => new,
+                None => (nanos, BROKEN),
+                Some(new) if old_scale != 0 && new.abs_diff(old_scale) > old_scale / 100 => {
+                    (nanos, BROKEN)
+                }
+                Some(new) => slew(old_ticks, old_nanos, old_scale, before, nanos, new),
             }
         };
         self.ticks.store(before, Ordering::Relaxed);
-        self.nanos.store(nanos, Ordering::Relaxed);
+        self.nanos.store(start, Ordering::Relaxed);
         self.scale.store(scale, Ordering::Relaxed);
+        self.real_ticks.store(before, Ordering::Relaxed);
+        self.real_nanos.store(nanos, Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+}
+
+/// Where the new line starts and how steep it is. Where the old line had run
+/// ahead of the real reading at `ticks` (its slope can be off by a part per
+/// million or so), the new one starts where the old one stood, so readings
+/// never step back, and runs slower by just enough to meet the real clock
+/// one period later: the gap is slewed away, never stepped. A gap too large
+/// to be a slope error (a line that is wrong) is stepped.
+fn slew(
+    old_ticks: u64,
+    old_nanos: u64,
+    old_scale: u64,
+    ticks: u64,
+    nanos: u64,
+    measured: u64,
+) -> (u64, u64) {
+    const MAX_SLEW_NANOS: u64 = 100_000;
+    if old_scale <= BROKEN {
+        return (nanos, measured);
+    }
+    let Some(elapsed) = ticks.checked_sub(old_ticks) else {
+        return (nanos, measured);
+    };
+    let old = u64::try_from((u128::from(elapsed) * u128::from(old_scale)) >> 32)
+        .ok()
+        .and_then(|offset| old_nanos.checked_add(offset));
+    match old {
+        Some(old) if old > nanos && old - nanos <= MAX_SLEW_NANOS => {
+            let ahead = old - nanos;
+            // `ahead` is at most 0.2% of a period, so this stays positive.
+            let slower = u128::from(measured) * u128::from(ahead) / u128::from(REANCHOR_NANOS);
+            (old, measured - slower as u64)
+        }
+        _ => (nanos, measured),
     }
 }
 
@@ -311,6 +359,26 @@ mod tests {
             Some(40 * MS),
             "too soon to re-measure"
         );
+    }
+
+    #[test]
+    fn a_line_ahead_of_the_real_clock_is_slewed_not_stepped_back() {
+        let line = measured();
+        // 50 ms on: the line says 90 ms, the real clock 10 µs less.
+        let at = 1_000 + 100 * MS + 125 * MS;
+        let says = line.read(at).unwrap();
+        assert!(says.abs_diff(90 * MS) <= 1, "{says}");
+        line.anchor(at, says - 10_000, at);
+        assert_eq!(line.read(at), Some(says), "no step back");
+        // The real clock ran 10 µs slow over those 50 ms, so one period on
+        // it is expected 20 µs behind the old pace, and the line meets it
+        // there (to rounding).
+        let later = line.read(at + 125 * MS).unwrap();
+        assert!(later.abs_diff(140 * MS - 20_000) <= 2, "{later}");
+        // A line behind the real clock catches up at once.
+        let behind = at + 125 * MS;
+        line.anchor(behind, 140 * MS + 5_000, behind);
+        assert_eq!(line.read(behind), Some(140 * MS + 5_000));
     }
 
     #[test]

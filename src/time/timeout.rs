@@ -124,8 +124,49 @@ pub fn timeout_with<T: Timer, F: IntoFuture>(
     duration: Duration,
     future: F,
 ) -> Timeout<F::IntoFuture, T> {
-    let deadline = checked_deadline(timer, duration);
-    Timeout::new(future.into_future(), timer.clone(), deadline)
+    Timeout {
+        future: future.into_future(),
+        sleep: SleepSlot::Unarmed,
+        timer: timer.clone(),
+        due: Due::after(timer, duration),
+    }
+}
+
+/// A deadline as its timer gave it: an `Instant`, or, for a timer on the
+/// counter clock, nanoseconds past that clock's base, which become an
+/// `Instant` only if a timer must be armed (or the deadline is asked for).
+/// A timeout on a future that is ready at once then never pays for `Instant`
+/// arithmetic, which std does not inline.
+#[derive(Clone, Copy, Debug)]
+enum Due {
+    At(Instant),
+    Counter(u64),
+    /// Too far away to represent: never fires.
+    Never,
+}
+
+impl Due {
+    #[inline]
+    fn after<T: Timer>(timer: &T, duration: Duration) -> Self {
+        let counter = crate::rt::real_nanos(timer).and_then(|now| {
+            let duration = u64::try_from(duration.as_nanos()).ok()?;
+            now.checked_add(duration)
+        });
+        match counter {
+            Some(nanos) => Due::Counter(nanos),
+            None => checked_deadline(timer, duration).map_or(Due::Never, Due::At),
+        }
+    }
+
+    fn instant(self) -> Option<Instant> {
+        match self {
+            Due::At(at) => Some(at),
+            Due::Counter(nanos) => {
+                crate::rt::clock::base()?.checked_add(Duration::from_nanos(nanos))
+            }
+            Due::Never => None,
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -164,7 +205,7 @@ pin_project_lite::pin_project! {
         #[pin]
         sleep: SleepSlot<T::Sleep>,
         timer: T,
-        deadline: Option<Instant>,
+        due: Due,
     }
 }
 
@@ -215,7 +256,7 @@ impl<F, T: Timer> Timeout<F, T> {
             future,
             sleep: SleepSlot::Unarmed,
             timer,
-            deadline,
+            due: deadline.map_or(Due::Never, Due::At),
         }
     }
 
@@ -231,7 +272,7 @@ impl<F, T: Timer> Timeout<F, T> {
     /// assert!(timeout(Duration::from_secs(1), async {}).deadline().is_some());
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.due.instant()
     }
 
     /// The inner future, by reference.
@@ -273,12 +314,25 @@ impl<F: Future, T: Timer> Future for Timeout<F, T> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match *this.deadline {
-            Some(deadline) if this.sleep.poll_elapsed(this.timer, deadline, cx) => {
-                Poll::Ready(Err(Elapsed::new()))
+        if let Some(deadline) = poll_deadline(this.due) {
+            if this.sleep.poll_elapsed(this.timer, deadline, cx) {
+                return Poll::Ready(Err(Elapsed::new()));
             }
-            _ => Poll::Pending,
         }
+        Poll::Pending
+    }
+}
+
+/// The deadline as an `Instant`, converted once, on the first poll that
+/// finds the inner future pending (not generic, to keep it out of every
+/// `Timeout`'s code).
+fn poll_deadline(due: &mut Due) -> Option<Instant> {
+    if let Due::Counter(_) = *due {
+        *due = due.instant().map_or(Due::Never, Due::At);
+    }
+    match *due {
+        Due::At(at) => Some(at),
+        _ => None,
     }
 }
 
@@ -286,7 +340,7 @@ impl<F: fmt::Debug, T: Timer> fmt::Debug for Timeout<F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("future", &self.future)
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .field("armed", &self.sleep.is_armed())
             .finish()
     }
