@@ -9,9 +9,9 @@ mod common;
 
 #[allow(dead_code)]
 mod suite {
-    use crate::common::{drop_probe, quiet_expected_panics, within};
+    use crate::common::{Dropped, drop_probe, quiet_expected_panics, within};
     use futures_lite::future;
-    use portasync::rt::Runtime;
+    use portasync::rt::{JoinHandle, Runtime};
     use std::time::{Duration, Instant};
 
     pub(crate) async fn output_arrives<R: Runtime>(rt: R) {
@@ -54,7 +54,9 @@ mod suite {
         }
     }
 
-    pub(crate) async fn dropping_the_handle_cancels<R: Runtime>(rt: R) {
+    /// Spawns a task that starts, then waits forever holding a drop probe;
+    /// returns once it has started.
+    async fn spawn_parked<R: Runtime>(rt: &R) -> (JoinHandle<()>, Dropped) {
         let (guard, dropped) = drop_probe();
         let (started_tx, started) = async_channel::bounded(1);
         let handle = rt.spawn(async move {
@@ -63,6 +65,11 @@ mod suite {
             future::pending::<()>().await
         });
         within(started.recv()).await.unwrap();
+        (handle, dropped)
+    }
+
+    pub(crate) async fn dropping_the_handle_cancels<R: Runtime>(rt: R) {
+        let (handle, dropped) = spawn_parked(&rt).await;
         drop(handle);
         within(dropped.wait()).await;
     }
@@ -100,14 +107,7 @@ mod suite {
     }
 
     pub(crate) async fn abort_resolves_cancelled_after_drop<R: Runtime>(rt: R) {
-        let (guard, dropped) = drop_probe();
-        let (started_tx, started) = async_channel::bounded(1);
-        let handle = rt.spawn(async move {
-            let _guard = guard;
-            started_tx.send(()).await.unwrap();
-            future::pending::<()>().await
-        });
-        within(started.recv()).await.unwrap();
+        let (handle, dropped) = spawn_parked(&rt).await;
         handle.abort();
         handle.abort(); // twice is harmless
         let err = within(handle).await.unwrap_err();
@@ -119,14 +119,7 @@ mod suite {
     /// An aborted task turns finished once its future is gone, on every
     /// runtime (async-std's used to stay unfinished for good).
     pub(crate) async fn aborted_task_turns_finished_after_drop<R: Runtime>(rt: R) {
-        let (guard, dropped) = drop_probe();
-        let (started_tx, started) = async_channel::bounded(1);
-        let handle = rt.spawn(async move {
-            let _guard = guard;
-            started_tx.send(()).await.unwrap();
-            future::pending::<()>().await
-        });
-        within(started.recv()).await.unwrap();
+        let (handle, dropped) = spawn_parked(&rt).await;
         assert!(!handle.is_finished());
         handle.abort();
         within(async {
