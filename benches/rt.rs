@@ -6,7 +6,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use portasync::rt::{Smol, Spawn, Tokio};
 use std::hint::black_box;
 
-const TASKS: u64 = 10_000;
+mod common;
+use common::TASKS;
 
 fn spawn_and_await(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_await_10k");
@@ -14,18 +15,7 @@ fn spawn_and_await(c: &mut Criterion) {
 
     // smol's global executor: its threads run the tasks, this one waits.
     group.bench_function("smol/raw", |b| {
-        b.iter(|| {
-            smol::block_on(async {
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|i| smol::spawn(async move { black_box(i) }))
-                    .collect();
-                let mut sum = 0;
-                for task in tasks {
-                    sum += task.await;
-                }
-                sum
-            })
-        })
+        b.iter(|| smol::block_on(common::smol_spawn_vec_sum()))
     });
     group.bench_function("smol/portasync", |b| {
         let rt = Smol::global();

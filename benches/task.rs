@@ -9,7 +9,8 @@ use portasync::rt::{Smol, Spawn, Tokio};
 use std::future::ready;
 use std::hint::black_box;
 
-const TASKS: u64 = 10_000;
+mod common;
+use common::TASKS;
 
 /// Spawns TASKS trivial tasks into a TaskGroup on `rt` and sums them as they finish.
 async fn group_sum<R: Spawn>(rt: R) -> u64 {
@@ -28,18 +29,7 @@ fn groups(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn_join_10k");
     group.sample_size(30);
     group.bench_function("smol/raw spawn + Vec", |b| {
-        b.iter(|| {
-            smol::block_on(async {
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|i| smol::spawn(async move { black_box(i) }))
-                    .collect();
-                let mut sum = 0;
-                for task in tasks {
-                    sum += task.await;
-                }
-                sum
-            })
-        })
+        b.iter(|| smol::block_on(common::smol_spawn_vec_sum()))
     });
     group.bench_function("smol/TaskGroup", |b| {
         b.iter(|| smol::block_on(group_sum(Smol::global())))

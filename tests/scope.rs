@@ -59,7 +59,7 @@ mod suite {
     use crate::{panic_message, panic_message_async};
     use futures_lite::future;
     use portasync::rt::Runtime;
-    use portasync::{scope, scope_blocking, scope_boxed};
+    use portasync::{BlockingScope, scope, scope_blocking, scope_boxed};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Condvar, Mutex};
     use std::time::Duration;
@@ -358,27 +358,34 @@ mod suite {
         );
     }
 
+    /// Spawns a child that blocks its runtime thread (so it cannot be
+    /// cancelled) until the returned sender is dropped, then sets
+    /// `finished`; returns once the child is running.
+    fn spawn_blocked_child<'scope, R: Runtime>(
+        s: &'scope BlockingScope<'scope, '_, R>,
+        finished: &'scope AtomicUsize,
+    ) -> std::sync::mpsc::Sender<()> {
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let (go_tx, go) = std::sync::mpsc::channel::<()>();
+        s.spawn(async move {
+            started_tx.send(()).unwrap();
+            assert!(go.recv().is_err());
+            finished.store(1, Ordering::SeqCst);
+        })
+        .detach();
+        started.recv().unwrap();
+        go_tx
+    }
+
     /// The body panics while a child is blocked: the call waits for the
     /// child before it resumes the body's panic.
     pub(crate) async fn scope_blocking_waits_when_the_body_panics<R: Runtime>(rt: R) {
         let _exclusive = blocking_workers();
         quiet_expected_panics();
         let finished = AtomicUsize::new(0);
-        let (started_tx, started) = std::sync::mpsc::channel::<()>();
-        let (go_tx, go) = std::sync::mpsc::channel::<()>();
-        let finished = &finished;
         let message = panic_message(|| {
             scope_blocking(&rt, |s| {
-                s.spawn(async move {
-                    started_tx.send(()).unwrap();
-                    // Blocks the runtime thread until the body's unwinding
-                    // drops `go_tx`.
-                    assert!(go.recv().is_err());
-                    finished.store(1, Ordering::SeqCst);
-                })
-                .detach();
-                started.recv().unwrap();
-                let _go = go_tx;
+                let _go = spawn_blocked_child(s, &finished);
                 panic!("expected panic: blocking body");
             })
         });
@@ -396,21 +403,9 @@ mod suite {
         let _exclusive = blocking_workers();
         quiet_expected_panics();
         let finished = AtomicUsize::new(0);
-        let finished = &finished;
-        let (started_tx, started) = std::sync::mpsc::channel::<()>();
-        let (go_tx, go) = std::sync::mpsc::channel::<()>();
         let message = panic_message(|| {
             scope_blocking(&rt, |s| {
-                s.spawn(async move {
-                    started_tx.send(()).unwrap();
-                    // Blocked, so not cancellable, until the body's
-                    // unwinding drops `go_tx`.
-                    assert!(go.recv().is_err());
-                    finished.store(1, Ordering::SeqCst);
-                })
-                .detach();
-                started.recv().unwrap();
-                let _go = go_tx;
+                let _go = spawn_blocked_child(s, &finished);
                 s.spawn(async { panic!("expected panic: blocking child") })
                     .join()
             })
