@@ -566,3 +566,19 @@ fn real_clock_deadline_is_fixed_at_the_call() {
     let far = portasync::timeout(Duration::from_secs(u64::MAX), std::future::pending::<()>());
     assert!(far.deadline().is_none());
 }
+
+/// An unarmed timeout carries its deadline and a one-word slot for the
+/// timer's sleep, not the sleep itself, so it stays small to move.
+#[test]
+fn a_timeout_adds_three_words_to_its_future() {
+    use std::future::Ready;
+    use std::mem::size_of;
+
+    let inner = size_of::<Ready<u64>>();
+    assert_eq!(size_of::<portasync::Timeout<Ready<u64>>>(), inner + 24);
+    #[cfg(feature = "tokio")]
+    assert_eq!(
+        size_of::<portasync::Timeout<Ready<u64>, portasync::rt::Tokio>>(),
+        inner + 24 + size_of::<portasync::rt::Tokio>()
+    );
+}

@@ -146,7 +146,7 @@ enum Due {
 }
 
 impl Due {
-    #[inline]
+    #[inline(always)]
     fn after<T: Timer>(timer: &T, duration: Duration) -> Self {
         let counter = crate::rt::real_nanos(timer).and_then(|now| {
             let duration = u64::try_from(duration.as_nanos()).ok()?;
@@ -177,7 +177,9 @@ pin_project_lite::pin_project! {
     ///   thrown away, even past the deadline.
     /// - No timer is registered until the inner future first returns
     ///   `Pending`, so a future that is ready at once costs one clock read
-    ///   (none with [`timeout_at`]).
+    ///   (none with [`timeout_at`]). The timer's sleep is then boxed, once:
+    ///   a `Timeout` adds only 24 bytes to its inner future, however large
+    ///   the runtime's sleep (tokio's is 112), which keeps it cheap to move.
     /// - `Duration::ZERO` fails a pending future on its first poll; a
     ///   deadline too far to represent (`Duration::MAX`) never fires and never
     ///   panics.
@@ -210,11 +212,13 @@ pin_project_lite::pin_project! {
 }
 
 pin_project_lite::pin_project! {
-    /// A sleep made only when first needed.
+    /// A sleep made only when first needed, and boxed then: an unarmed slot
+    /// is one word, where a runtime's sleep can be over a hundred bytes that
+    /// every move of the future would copy.
     #[project = SleepSlotProj]
     pub(crate) enum SleepSlot<S> {
         Unarmed,
-        Armed { #[pin] sleep: S },
+        Armed { sleep: Pin<Box<S>> },
     }
 }
 
@@ -236,11 +240,11 @@ impl<S: Future<Output = ()>> SleepSlot<S> {
                 return true;
             }
             self.set(SleepSlot::Armed {
-                sleep: timer.sleep_until(deadline),
+                sleep: Box::pin(timer.sleep_until(deadline)),
             });
         }
         match self.project() {
-            SleepSlotProj::Armed { sleep } => sleep.poll(cx).is_ready(),
+            SleepSlotProj::Armed { sleep } => sleep.as_mut().poll(cx).is_ready(),
             SleepSlotProj::Unarmed => unreachable!("armed just above"),
         }
     }
