@@ -314,6 +314,43 @@ cfg_any_runtime! {
     }
 }
 
+/// The executor's own handle of a task spawned by [`spawn_bare`]: smol's
+/// task, which cancels the task when dropped. No runtime but smol gives one.
+#[cfg(feature = "smol")]
+pub(crate) type BareTask = async_task::Task<()>;
+/// Without smol there is no [`BareTask`] to hold.
+#[cfg(not(feature = "smol"))]
+pub(crate) type BareTask = std::convert::Infallible;
+
+/// Spawns `future` on `rt` for a caller that catches its panics and reports
+/// its end itself (task groups). On smol (and `Auto` outside tokio, where
+/// that is smol) it goes straight onto the executor, without the panic
+/// catching and the lock that [`JoinHandle`] adds, and smol's own handle is
+/// returned. Elsewhere the task is detached and `None` returned.
+///
+/// The type test is on `'static` types, so it is decided at compile time.
+pub(crate) fn spawn_bare<R: Spawn, F>(rt: &R, future: F) -> Option<BareTask>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    #[cfg(feature = "smol")]
+    {
+        let any: &dyn std::any::Any = rt;
+        if let Some(smol) = any.downcast_ref::<Smol>() {
+            return Some(smol.spawn_bare(future));
+        }
+        #[cfg(feature = "tokio")]
+        let in_tokio = in_tokio();
+        #[cfg(not(feature = "tokio"))]
+        let in_tokio = false;
+        if any.is::<Auto>() && !in_tokio {
+            return Some(fallback().spawn_bare(future));
+        }
+    }
+    rt.spawn(future).detach();
+    None
+}
+
 /// Where [`Auto`] spawns outside a tokio runtime.
 #[cfg(feature = "smol")]
 fn fallback() -> Smol {

@@ -118,3 +118,17 @@ impl Spawn for Smol {
         JoinHandle::unblock(f)
     }
 }
+
+impl Smol {
+    /// The executor's own handle, for a future that catches its panics
+    /// itself (async-executor would keep one off its threads anyway).
+    pub(crate) fn spawn_bare<F>(&self, future: F) -> async_task::Task<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match &self.executor {
+            None => smol::spawn(future),
+            Some(executor) => executor.spawn(future),
+        }
+    }
+}

@@ -5,8 +5,10 @@
 //! the group's queue of finished children: so a result is only seen once the
 //! child's destructors have run, and completion order comes for free.
 //!
-//! The group keeps no handle per child: spawning detaches the task at once,
-//! and the wrapper itself stops the child when it is aborted. Children
+//! The wrapper itself stops the child when it is aborted, so the group needs
+//! no handle to stop it. It keeps smol's own handle all the same ([`Held`]),
+//! only so that a finished child's task is freed on the joiner's thread when
+//! its result is taken; on other runtimes the task is detached at once. Children
 //! spawned one after another share a [`Batch`], which holds a bit per child
 //! for "aborted" and one for "finished", and the task waker of each child
 //! that has waited, so that an abort can wake it to stop. Spawning thus
@@ -16,7 +18,7 @@
 //! finishing child then starts the next ones, outside the lock. Lock order:
 //! `queue` before `done`; a batch's `wakers` under neither.
 
-use crate::rt::{Auto, JoinError, JoinHandle, Runtime, Spawn, Timer};
+use crate::rt::{Auto, BareTask, JoinError, Runtime, Spawn, Timer};
 use crate::sync::CancelToken;
 use std::any::Any;
 use std::collections::VecDeque;
@@ -29,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-type Starter<R> = Box<dyn FnOnce(&R) -> JoinHandle<()> + Send>;
+type Starter<R> = Box<dyn FnOnce(&R) -> Option<BareTask> + Send>;
 
 /// How many consecutive spawns share one [`Batch`]: one bit each in a word.
 const BATCH: usize = 64;
@@ -122,7 +124,9 @@ fn start_queued<T, R>(shared: &Shared<T, R>) {
             queue.started = queue.started.wrapping_add(1);
             starter
         };
-        starter(&shared.rt).detach();
+        if let Some(task) = starter(&shared.rt) {
+            detach(task);
+        }
     }
 }
 
@@ -326,6 +330,23 @@ impl<T: Send + 'static, R: Send + Sync + 'static> Control for Batch<T, R> {
     }
 }
 
+/// What the abort handles of one batch hold: their own count, so that
+/// making and dropping handles on the spawning thread never touches the
+/// count that the batch's children drop on the executor's. Aligned so that
+/// the count shares its cache line with nothing the executor writes.
+#[repr(align(128))]
+struct Anchor<T, R>(Arc<Batch<T, R>>);
+
+impl<T: Send + 'static, R: Send + Sync + 'static> Control for Anchor<T, R> {
+    fn abort(&self, index: usize, seq: u64) {
+        self.0.abort(index, seq);
+    }
+
+    fn is_finished(&self, index: usize) -> bool {
+        self.0.is_finished(index)
+    }
+}
+
 /// Stops one child of a [`TaskGroup`] without touching the others; from
 /// [`TaskGroup::spawn`].
 ///
@@ -442,6 +463,12 @@ pub struct TaskGroup<T, R = Auto> {
     /// The batch the next children join, and how many have joined it.
     batch: Arc<Batch<T, R>>,
     batched: usize,
+    /// What the abort handles of `batch` share, made with the first.
+    anchor: Option<Arc<dyn Control>>,
+    /// References to `batch` for its next children, made a few at a time:
+    /// the count then moves between threads once per few spawns, not at
+    /// every spawn while the children drop theirs on the executor.
+    spare: Vec<Arc<Batch<T, R>>>,
     /// Reached through `get_mut` (no locking) but in `abort_all` and
     /// `Debug`: the lock only keeps the group `Sync` for any `T: Send`.
     local: Mutex<Local<T, R>>,
@@ -461,6 +488,63 @@ struct Local<T, R> {
     /// still running, no abort handle) has nobody left to stop. What
     /// `abort_all` and the group's drop reach; pruned as it grows.
     batches: Vec<Weak<Batch<T, R>>>,
+    held: Held,
+}
+
+/// Lets a held task run on unheld.
+#[cfg(feature = "smol")]
+fn detach(task: BareTask) {
+    task.detach();
+}
+
+#[cfg(not(feature = "smol"))]
+fn detach(task: BareTask) {
+    match task {}
+}
+
+/// The smol handles of the children spawned directly, by spawn number. A
+/// child stops itself when aborted, so they are not needed for that: they
+/// are kept so that a finished child's task is freed here, on the joiner's
+/// thread, when its result is taken, as with a `Vec` of handles. Freed on
+/// the executor's threads instead, every task crossed threads in the
+/// allocator: a 10,000-task spawn-and-join took 2.1 times as long as smol's
+/// own spawn with a `Vec` of handles, against 1.2 times with them.
+struct Held {
+    /// The spawn number of `handles[0]`.
+    first: u64,
+    /// `None` for a child queued under a limit, or one already joined.
+    handles: VecDeque<Option<BareTask>>,
+}
+
+impl Held {
+    /// Files the handle of child `seq`, the next spawn number. A child that
+    /// runs on keeps the front while those behind it are joined: past twice
+    /// the `unjoined` children, the oldest handles are detached so that
+    /// memory follows what is still running.
+    fn push(&mut self, seq: u64, task: Option<BareTask>, unjoined: usize) {
+        debug_assert_eq!(seq, self.first + self.handles.len() as u64);
+        self.handles.push_back(task);
+        while self.handles.len() > unjoined.saturating_mul(2).saturating_add(BATCH) {
+            if let Some(Some(task)) = self.handles.pop_front() {
+                detach(task);
+            }
+            self.first += 1;
+        }
+    }
+
+    /// Drops the handle of child `seq`, which has finished.
+    fn release(&mut self, seq: u64) {
+        let Some(at) = seq.checked_sub(self.first) else {
+            return; // detached already
+        };
+        if let Some(slot) = self.handles.get_mut(at as usize) {
+            *slot = None;
+        }
+        while let Some(None) = self.handles.front() {
+            self.handles.pop_front();
+            self.first += 1;
+        }
+    }
 }
 
 /// The bits of the first `count` children of a batch.
@@ -530,10 +614,16 @@ impl<T, R> TaskGroup<T, R> {
             local: Mutex::new(Local {
                 ready: VecDeque::new(),
                 batches: vec![Arc::downgrade(&batch)],
+                held: Held {
+                    first: 0,
+                    handles: VecDeque::new(),
+                },
             }),
             shared,
             batch,
             batched: 0,
+            anchor: None,
+            spare: Vec::new(),
             len: 0,
             next_seq: 0,
             started: 0,
@@ -657,6 +747,8 @@ impl<T, R> TaskGroup<T, R> {
             local.batches.retain(|batch| batch.strong_count() > 0);
         }
         self.batch = Arc::new(Batch::new(self.shared.clone()));
+        self.anchor = None;
+        self.spare.clear();
         local.batches.push(Arc::downgrade(&self.batch));
         self.batched = 0;
     }
@@ -686,6 +778,7 @@ impl<T, R> TaskGroup<T, R> {
         let Some(Finished { seq, result }) = local.ready.pop_front() else {
             unreachable!("checked just above")
         };
+        local.held.release(seq);
         self.len -= 1;
         Poll::Ready(Some((seq, result)))
     }
@@ -773,12 +866,23 @@ where
         let handle = AbortHandle {
             index,
             id: seq,
-            group: self.batch.clone(),
+            group: self
+                .anchor
+                .get_or_insert_with(|| Arc::new(Anchor(self.batch.clone())))
+                .clone(),
+        };
+        if self.spare.is_empty() {
+            const AT_ONCE: usize = 16;
+            let count = AT_ONCE.min(BATCH - index);
+            self.spare.extend((0..count).map(|_| self.batch.clone()));
+        }
+        let Some(batch) = self.spare.pop() else {
+            unreachable!("filled just above")
         };
         let mut child = Child {
             future,
             reporter: Reporter {
-                batch: self.batch.clone(),
+                batch,
                 index,
                 seq,
                 started: true,
@@ -795,10 +899,13 @@ where
                 let starter: Starter<R> = Box::new(move |rt: &R| {
                     let mut child = child;
                     child.reporter.started = true;
-                    rt.spawn(child)
+                    crate::rt::spawn_bare(rt, child)
                 });
                 queue.waiting.push_back((seq, starter));
                 drop(queue);
+                let unjoined = self.len;
+                let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+                local.held.push(seq, None, unjoined);
                 // There may be room after all (the limit was raised since
                 // the others queued): start what may start, oldest first.
                 start_queued(shared);
@@ -810,9 +917,11 @@ where
             self.started = self.started.wrapping_add(1);
         }
         // Spawned outside the lock: a runtime that is shutting down may drop
-        // the child at once, and its reporter takes a lock. The handle is
-        // not kept: the child stops itself when aborted.
-        shared.rt.spawn(child).detach();
+        // the child at once, and its reporter takes a lock.
+        let task = crate::rt::spawn_bare(&shared.rt, child);
+        let unjoined = self.len;
+        let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        local.held.push(seq, task, unjoined);
         handle
     }
 
@@ -1467,5 +1576,63 @@ impl<T, R: Timer> fmt::Debug for ShutdownGraceful<'_, T, R> {
             .field("grace_over", &self.sleep.is_none())
             .field("aborted", &self.aborted)
             .finish()
+    }
+}
+
+#[cfg(all(test, feature = "smol"))]
+mod tests {
+    use super::*;
+    use crate::rt::Smol;
+
+    fn held<T, R>(group: &mut TaskGroup<T, R>) -> usize {
+        let local = group
+            .local
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        local.held.handles.len()
+    }
+
+    /// A child that never ends keeps the front of the held handles while
+    /// thousands behind it finish and are joined: what the group holds
+    /// follows what is unjoined, not everything ever spawned.
+    #[test]
+    fn held_handles_follow_the_unjoined_children() {
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(Smol::global());
+            let stuck = group.spawn(async {
+                std::future::pending::<()>().await;
+                u64::MAX
+            });
+            let mut sum = 0;
+            for i in 0..10_000 {
+                group.spawn(async move { i });
+                sum += group.join_next().await.unwrap().unwrap();
+                assert!(held(&mut group) <= 2 * (group.len() + 1) + BATCH);
+            }
+            assert_eq!(sum, 10_000 * 9_999 / 2);
+            assert_eq!(group.len(), 1);
+            stuck.abort();
+            assert!(group.join_next().await.unwrap().unwrap_err().is_cancelled());
+            assert_eq!(held(&mut group), 0, "joined children hold nothing");
+        });
+    }
+
+    /// Children spawned in a row and joined in a row leave nothing held.
+    #[test]
+    fn joined_children_release_their_handles() {
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(Smol::global());
+            for i in 0..1_000_u32 {
+                group.spawn(async move { i });
+            }
+            assert_eq!(held(&mut group), 1_000);
+            let mut outputs: Vec<u32> = Vec::new();
+            while let Some(result) = group.join_next().await {
+                outputs.push(result.unwrap());
+            }
+            outputs.sort_unstable();
+            assert_eq!(outputs, (0..1_000).collect::<Vec<_>>());
+            assert_eq!(held(&mut group), 0);
+        });
     }
 }
