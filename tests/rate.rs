@@ -979,6 +979,80 @@ mod manual {
         );
     }
 
+    /// A [`ManualClock`] that can run a hook right after taking a reading,
+    /// before the reader uses it: what a reader descheduled at that point
+    /// would see.
+    #[derive(Clone)]
+    struct Hooked {
+        clock: ManualClock,
+        hook: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    }
+
+    impl Timer for Hooked {
+        type Sleep = portasync::rt::ManualSleep;
+
+        fn now(&self) -> std::time::Instant {
+            let reading = self.clock.now();
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook();
+            }
+            reading
+        }
+
+        fn sleep_until(&self, deadline: std::time::Instant) -> Self::Sleep {
+            self.clock.sleep_until(deadline)
+        }
+    }
+
+    /// A waiter dropped before its turn gives its cells back only if they
+    /// are still booked. Here its turn passes and a check on another thread
+    /// finds the bucket full (so the booking is spent) between the drop's
+    /// clock reading and its use: the cells must not come back, or the next
+    /// check would get a second cell at once with a burst of one.
+    #[test]
+    fn a_give_back_never_returns_cells_already_spent() {
+        let clock = ManualClock::new();
+        let timer = Hooked {
+            clock: clock.clone(),
+            hook: Arc::new(Mutex::new(None)),
+        };
+        let ms = Duration::from_millis(1);
+        let limiter = RateLimiter::with_timer(Quota::per_second(1000).burst(1), timer.clone());
+        assert!(limiter.check().is_ok());
+        let mut waiter = Box::pin(limiter.acquire());
+        assert!(
+            poll(&mut waiter, Waker::noop()).is_pending(),
+            "booked for 1 ms"
+        );
+        let (other, other_clock) = (limiter.clone(), clock.clone());
+        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+        let helper: Arc<Mutex<Option<std::thread::JoinHandle<()>>>> = Arc::default();
+        let spawned = helper.clone();
+        *timer.hook.lock().unwrap() = Some(Box::new(move || {
+            // On another thread, as a concurrent check would be, while the
+            // drop waits between its reading and its use of it. A limiter
+            // that reads the clock under its lock holds the check back until
+            // the drop is done: the wait then times out, whatever the load.
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            *spawned.lock().unwrap() = Some(std::thread::spawn(move || {
+                other_clock.advance(3 * ms);
+                taken_tx.send(other.check().is_ok()).unwrap();
+                let _ = done_tx.send(()); // the drop may have stopped waiting
+            }));
+            let _ = done_rx.recv_timeout(Duration::from_millis(250));
+        }));
+        drop(waiter);
+        let helper = helper.lock().unwrap().take();
+        helper.expect("the drop read the clock").join().unwrap();
+        assert!(taken_rx.recv().unwrap(), "the bucket was full at 3 ms");
+        assert_eq!(clock.elapsed(), 3 * ms);
+        assert!(
+            limiter.check().is_err(),
+            "a second cell at 3 ms with a burst of one"
+        );
+    }
+
     /// Checks on two threads while a third keeps taking the lock without
     /// changing the quota (bookings given back, the same quota set again),
     /// so that the lock-free word keeps being taken out and put back under
@@ -991,12 +1065,13 @@ mod manual {
         let limiter = RateLimiter::with_timer(quota, clock.clone());
         let admitted = AtomicU64::new(0);
         let done = AtomicBool::new(false);
+        // The count first, the clock after: every cell counted was taken at
+        // a reading no later than this one. (Read the other way round, a
+        // cell taken after the clock was read could be counted against it.)
         let bound = |admitted: &AtomicU64| {
+            let total = admitted.load(Ordering::SeqCst);
             let elapsed = clock.elapsed().as_nanos() as u64;
-            (
-                admitted.load(Ordering::SeqCst),
-                u64::from(burst) + elapsed * rate / 1_000_000_000,
-            )
+            (total, u64::from(burst) + elapsed * rate / 1_000_000_000)
         };
         std::thread::scope(|scope| {
             scope.spawn(|| {

@@ -352,6 +352,23 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T: Timer> Shared<T> {
+    /// [`freeze`](Self::freeze), reading the clock only once the state is
+    /// frozen: then the reading is no earlier than any reading that a
+    /// change to the state was made at, which giving cells back needs (see
+    /// [`State::leave`]). Elsewhere an earlier reading only refuses more.
+    fn freeze_then_read(&self) -> Frozen<'_> {
+        let mut state = lock(&self.state);
+        self.fast.freeze(&mut state);
+        let nanos = self.origin.read(&self.timer);
+        Frozen {
+            fast: &self.fast,
+            state,
+            nanos,
+        }
+    }
+}
+
 fn freeze<'a>(fast: &'a Fast, state: &'a Mutex<State>, nanos: u64) -> Frozen<'a> {
     let mut state = lock(state);
     fast.freeze(&mut state);
@@ -598,6 +615,14 @@ impl State {
             // Exactly as if it had never booked: `tat` has been ahead of the
             // clock ever since it did, so every later booking only added to
             // it, and each moves back by this waiter's share.
+            //
+            // That needs `now` read under the lock. While the waiter is
+            // queued, `tat` stays at least `at + tau`; a change made at a
+            // reading past `tat` (a full bucket) drops the booking from it,
+            // and that reading is past `at`. A reading taken after every
+            // such change is then past `at` too, and nothing is given back.
+            // An older reading could give back cells already dropped, and
+            // allow that many more than the rate.
             self.tat = self.tat.saturating_sub(waiter.size);
             for later in self.queue.range_mut(index..) {
                 later.at = later.at.saturating_sub(waiter.size);
@@ -977,9 +1002,8 @@ impl<T: Timer> RateLimiter<T> {
         let Some(Booking { id, .. }) = turn.project().booking.take() else {
             return;
         };
-        let nanos = self.shared.origin.read(&self.shared.timer);
-        let mut state = self.shared.freeze(nanos);
-        let now = state.gcra.ticks(nanos);
+        let mut state = self.shared.freeze_then_read();
+        let now = state.gcra.ticks(state.nanos);
         let (next, own) = match state.index(id) {
             Some(index) => state.leave(index, now, false),
             None => (None, None),
