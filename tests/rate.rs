@@ -985,8 +985,10 @@ mod manual {
     #[derive(Clone)]
     struct Hooked {
         clock: ManualClock,
-        hook: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+        hook: Arc<Mutex<Option<Hook>>>,
     }
+
+    type Hook = Box<dyn FnOnce() + Send>;
 
     impl Timer for Hooked {
         type Sleep = portasync::rt::ManualSleep;
