@@ -570,15 +570,19 @@ fn real_clock_deadline_is_fixed_at_the_call() {
 /// An unarmed timeout carries its deadline and a one-word slot for the
 /// timer's sleep, not the sleep itself, so it stays small to move.
 #[test]
-fn a_timeout_adds_three_words_to_its_future() {
+fn a_timeout_adds_a_deadline_and_a_word_to_its_future() {
     use std::future::Ready;
     use std::mem::size_of;
+    use std::time::Instant;
 
     let inner = size_of::<Ready<u64>>();
-    assert_eq!(size_of::<portasync::Timeout<Ready<u64>>>(), inner + 24);
+    let most = inner + size_of::<Instant>() + size_of::<usize>();
+    assert!(size_of::<portasync::Timeout<Ready<u64>>>() <= most);
     #[cfg(feature = "tokio")]
-    assert_eq!(
-        size_of::<portasync::Timeout<Ready<u64>, portasync::rt::Tokio>>(),
-        inner + 24 + size_of::<portasync::rt::Tokio>()
+    assert!(
+        size_of::<portasync::Timeout<Ready<u64>, portasync::rt::Tokio>>()
+            <= most + size_of::<portasync::rt::Tokio>()
     );
+    // Against the sleep it would otherwise carry: tokio's is over a hundred bytes.
+    assert!(size_of::<portasync::Sleep>() > size_of::<Instant>() + size_of::<usize>());
 }

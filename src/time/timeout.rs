@@ -178,8 +178,9 @@ pin_project_lite::pin_project! {
     /// - No timer is registered until the inner future first returns
     ///   `Pending`, so a future that is ready at once costs one clock read
     ///   (none with [`timeout_at`]). The timer's sleep is then boxed, once:
-    ///   a `Timeout` adds only 24 bytes to its inner future, however large
-    ///   the runtime's sleep (tokio's is 112), which keeps it cheap to move.
+    ///   a `Timeout` adds only its deadline and a word to its inner future
+    ///   (24 bytes on 64-bit Linux), however large the runtime's sleep
+    ///   (tokio's is 112 bytes), which keeps it cheap to move.
     /// - `Duration::ZERO` fails a pending future on its first poll; a
     ///   deadline too far to represent (`Duration::MAX`) never fires and never
     ///   panics.
