@@ -1033,9 +1033,10 @@ mod manual {
         let spawned = helper.clone();
         *timer.hook.lock().unwrap() = Some(Box::new(move || {
             // On another thread, as a concurrent check would be, while the
-            // drop waits between its reading and its use of it. A limiter
-            // that reads the clock under its lock holds the check back until
-            // the drop is done: the wait then times out, whatever the load.
+            // drop waits between its reading and its use of it. Should the
+            // limiter ever read the clock under its lock instead, the check
+            // waits for the drop to finish, and so does not happen between:
+            // the wait then times out, and the test still checks the rest.
             let (done_tx, done_rx) = std::sync::mpsc::channel();
             *spawned.lock().unwrap() = Some(std::thread::spawn(move || {
                 other_clock.advance(3 * ms);

@@ -16,7 +16,9 @@
 //! `tat` there (a request within the nanosecond after `tat` counts as made
 //! at `tat`: the clock cannot say more). The clock is read before anything
 //! else; a reading that is stale by the time it is used only ever refuses
-//! more, never allows more.
+//! more, never allows more. The one decision a stale reading could get
+//! wrong, whether a dropped waiter's turn has passed, uses the latest
+//! reading anything under the lock was done at instead.
 //!
 //! A plain `check` works on the same numbers taken relative to a recent
 //! base, so that they fit one 64-bit word, and commits with one
@@ -70,7 +72,9 @@ use std::task::{Context, Poll, Waker};
 ///   ticks (`1 / count` ns in lowest terms): nine years for every quota of
 ///   whole nanoseconds (10 per second, a billion per second, 1 per hour,
 ///   with any burst), a third of a second at `u32::MAX` per second. Beyond
-///   that `check` takes a small lock.
+///   that, and while a waiter is queued (so that a waiter that is dropped
+///   can tell whether its cells were spent meanwhile), `check` takes a
+///   small lock.
 ///   Waiting, giving back and `set_quota` take the lock. A waiter costs one
 ///   queue entry.
 ///
@@ -141,7 +145,8 @@ struct Shared<T> {
 /// booking, a give-back, a quota change, a value that does not fit) takes
 /// the lock, sets the word to [`SLOW`] (so every `check` in flight fails its
 /// swap and every new one waits for the lock), works on `State::tat`, and
-/// puts the result back.
+/// puts the result back, unless a waiter is queued: then the word stays
+/// [`SLOW`] until the queue is empty.
 ///
 /// The generation moves only when the slot's contents change: on a quota
 /// change, or when `base` has to move (every 2^58 to 2^59 ticks of the
@@ -271,6 +276,12 @@ impl Fast {
     /// Called with the lock held, after [`freeze`](Self::freeze); `nanos` is
     /// a recent clock reading.
     fn publish(&self, state: &mut State, nanos: u64) {
+        // While a waiter is queued, every check takes the lock: a check
+        // that finds the bucket full then spends the waiter's booking with
+        // its reading noted in `State::latest`, which a give-back needs.
+        if !state.queue.is_empty() {
+            return;
+        }
         let gcra = state.gcra;
         // A bucket that has been full for over a nanosecond is the same at
         // any earlier `tat`: raise it to keep the numbers small.
@@ -352,26 +363,10 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T: Timer> Shared<T> {
-    /// [`freeze`](Self::freeze), reading the clock only once the state is
-    /// frozen: then the reading is no earlier than any reading that a
-    /// change to the state was made at, which giving cells back needs (see
-    /// [`State::leave`]). Elsewhere an earlier reading only refuses more.
-    fn freeze_then_read(&self) -> Frozen<'_> {
-        let mut state = lock(&self.state);
-        self.fast.freeze(&mut state);
-        let nanos = self.origin.read(&self.timer);
-        Frozen {
-            fast: &self.fast,
-            state,
-            nanos,
-        }
-    }
-}
-
 fn freeze<'a>(fast: &'a Fast, state: &'a Mutex<State>, nanos: u64) -> Frozen<'a> {
     let mut state = lock(state);
     fast.freeze(&mut state);
+    state.latest = state.latest.max(nanos);
     Frozen { fast, state, nanos }
 }
 
@@ -386,6 +381,9 @@ struct State {
     published: Option<Params>,
     /// Waiters with a booked time, in booking (and so time) order.
     queue: VecDeque<Waiter>,
+    /// The latest clock reading (nanoseconds since the origin) that any
+    /// work under the lock was done at.
+    latest: u64,
     next_id: u64,
 }
 
@@ -616,13 +614,17 @@ impl State {
             // clock ever since it did, so every later booking only added to
             // it, and each moves back by this waiter's share.
             //
-            // That needs `now` read under the lock. While the waiter is
-            // queued, `tat` stays at least `at + tau`; a change made at a
-            // reading past `tat` (a full bucket) drops the booking from it,
-            // and that reading is past `at`. A reading taken after every
-            // such change is then past `at` too, and nothing is given back.
-            // An older reading could give back cells already dropped, and
-            // allow that many more than the rate.
+            // That needs `now` no earlier than any reading the state was
+            // changed at since the booking. While the waiter is queued,
+            // `tat` stays at least `at`, and a change made at a reading
+            // past `tat` (a full bucket) spends the booking: that reading is
+            // past `at`. Such changes are all made under the lock (checks
+            // take it while anyone waits) and noted in `latest`, which the
+            // caller passes, so a spent booking is never given back; an
+            // older reading would give back cells already spent, and allow
+            // that many more than the burst at once. Taking the latest
+            // reading rather than a fresh one also holds on a clock whose
+            // cores disagree a little.
             self.tat = self.tat.saturating_sub(waiter.size);
             for later in self.queue.range_mut(index..) {
                 later.at = later.at.saturating_sub(waiter.size);
@@ -704,6 +706,7 @@ impl<T: Timer> RateLimiter<T> {
             published: None,
             queue: VecDeque::new(),
             next_id: 0,
+            latest: 0,
         };
         let fast = Fast {
             word: AtomicU64::new(SLOW),
@@ -1002,8 +1005,11 @@ impl<T: Timer> RateLimiter<T> {
         let Some(Booking { id, .. }) = turn.project().booking.take() else {
             return;
         };
-        let mut state = self.shared.freeze_then_read();
-        let now = state.gcra.ticks(state.nanos);
+        let nanos = self.shared.origin.read(&self.shared.timer);
+        let mut state = self.shared.freeze(nanos);
+        // The latest reading anything under the lock was done at, not only
+        // this one: see `State::leave`.
+        let now = state.gcra.ticks(state.latest);
         let (next, own) = match state.index(id) {
             Some(index) => state.leave(index, now, false),
             None => (None, None),

@@ -527,7 +527,13 @@ impl Held {
     /// the `unjoined` children, the oldest handles are detached so that
     /// memory follows what is still running.
     fn push(&mut self, seq: u64, task: Option<BareTask>, unjoined: usize) {
-        debug_assert_eq!(seq, self.first + self.handles.len() as u64);
+        // A spawn that panicked (its number taken, nothing filed) leaves a
+        // gap: fill it, so that every handle sits at its own number.
+        let next = self.first + self.handles.len() as u64;
+        debug_assert!(seq >= next, "spawn numbers only grow");
+        for _ in next..seq {
+            self.handles.push_back(None);
+        }
         self.handles.push_back(task);
         while self.handles.len() > unjoined.saturating_mul(2).saturating_add(BATCH) {
             if let Some(Some(task)) = self.handles.pop_front() {
@@ -1620,6 +1626,27 @@ mod tests {
             assert!(group.join_next().await.unwrap().unwrap_err().is_cancelled());
             assert_eq!(held(&mut group), 0, "joined children hold nothing");
         });
+    }
+
+    /// A spawn number left unfiled (its spawn panicked) does not shift the
+    /// handles after it: releasing it, or the one after, drops only its own.
+    #[test]
+    fn a_gap_in_spawn_numbers_keeps_handles_at_their_numbers() {
+        let executor = std::sync::Arc::new(async_executor::Executor::new());
+        let pending = || executor.spawn(std::future::pending::<()>());
+        let mut held = Held {
+            first: 0,
+            handles: VecDeque::new(),
+        };
+        held.push(0, Some(pending()), 1);
+        held.push(2, Some(pending()), 3); // number 1 panicked
+        assert_eq!(held.handles.len(), 3);
+        held.release(1);
+        assert!(held.handles[2].is_some(), "number 2 is still held");
+        held.release(0);
+        assert_eq!((held.first, held.handles.len()), (2, 1));
+        held.release(2);
+        assert!(held.handles.is_empty());
     }
 
     /// Children spawned in a row and joined in a row leave nothing held.
