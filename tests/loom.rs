@@ -1,6 +1,7 @@
 //! loom models of the lock-free paths: the semaphore's fast paths racing its
-//! locked slow paths (acquire, release, cancel, close, resize), and the
-//! cancel token's cancel racing waiters and children; on two or three
+//! locked slow paths (acquire, release, cancel, close, resize), the cancel
+//! token's cancel racing waiters and children, and the rate limiter's
+//! lock-free check racing another check and a waiter's give-back; on two or three
 //! threads with bounded preemptions. loom explores every interleaving within
 //! the bound and fails on a lost wake-up (as a deadlock) or a broken count.
 //!
@@ -237,5 +238,92 @@ fn child_drop_vs_cancel() {
         token.cancel();
         dropper.join().unwrap();
         assert!(kept.is_cancelled());
+    });
+}
+
+/// A clock the model moves by hand: nanoseconds past a fixed instant, in a
+/// loom atomic, so that reading and moving it are interleaved too. Its
+/// sleeps never end (the models only book turns, never wait them out).
+#[derive(Clone)]
+struct Hand {
+    base: std::time::Instant,
+    nanos: Arc<loom::sync::atomic::AtomicU64>,
+}
+
+impl Hand {
+    fn new() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            nanos: Arc::new(loom::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    fn set(&self, nanos: u64) {
+        self.nanos.store(nanos, Ordering::SeqCst);
+    }
+}
+
+impl portasync::rt::Timer for Hand {
+    type Sleep = std::future::Pending<()>;
+
+    fn now(&self) -> std::time::Instant {
+        self.base + std::time::Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+
+    fn sleep_until(&self, _deadline: std::time::Instant) -> Self::Sleep {
+        std::future::pending()
+    }
+}
+
+const MS: u64 = 1_000_000;
+
+/// Two lock-free checks at the same instant on a burst of one: exactly one
+/// gets the cell, and a third, after both, gets nothing.
+#[test]
+fn rate_checks_race_for_the_last_cell() {
+    model(|| {
+        let limiter = Arc::new(portasync::RateLimiter::with_timer(
+            portasync::Quota::per_second(1000).burst(1),
+            Hand::new(),
+        ));
+        let other = {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.check().is_ok())
+        };
+        let mine = limiter.check().is_ok();
+        let theirs = other.join().unwrap();
+        assert!(mine != theirs, "both or neither: {mine} {theirs}");
+        assert!(limiter.check().is_err());
+    });
+}
+
+/// A waiter booked for 1 ms is dropped while, on another thread, the clock
+/// moves to 3 ms and a check finds the bucket full, which spends the
+/// booking. In every order the check gets its cell, and the drop gives back
+/// nothing already spent: a burst of one allows no second cell at 3 ms.
+#[test]
+fn rate_give_back_races_a_check_that_spends_it() {
+    model(|| {
+        let clock = Hand::new();
+        let limiter = Arc::new(portasync::RateLimiter::with_timer(
+            portasync::Quota::per_second(1000).burst(1),
+            clock.clone(),
+        ));
+        assert!(limiter.check().is_ok());
+        let mut waiter = Box::pin(limiter.acquire());
+        assert!(poll_once(&mut waiter).is_pending(), "booked for 1 ms");
+        let checker = {
+            let (limiter, clock) = (limiter.clone(), clock.clone());
+            thread::spawn(move || {
+                clock.set(3 * MS);
+                limiter.check().is_ok()
+            })
+        };
+        drop(waiter);
+        assert!(checker.join().unwrap(), "the bucket was full at 3 ms");
+        assert!(
+            limiter.check().is_err(),
+            "a second cell at 3 ms with a burst of one"
+        );
     });
 }

@@ -41,12 +41,12 @@
 
 use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
 use crate::primitives::{Arc, Mutex, MutexGuard};
+use crate::primitives::{AtomicU64, Ordering, fence};
 use crate::rt::{Auto, Timer};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::task::{Context, Poll, Waker};
 
 /// A rate limiter: the generic cell rate algorithm (GCRA), exact in integer
