@@ -512,8 +512,9 @@ fn detach(task: BareTask) {
 /// are kept so that a finished child's task is freed here, on the joiner's
 /// thread, when its result is taken, as with a `Vec` of handles. Freed on
 /// the executor's threads instead, every task crossed threads in the
-/// allocator: a 10,000-task spawn-and-join took 2.1 times as long as smol's
-/// own spawn with a `Vec` of handles, against 1.2 times with them.
+/// allocator: a 10,000-task spawn-and-join took about twice as long as
+/// smol's own spawn with a `Vec` of handles, against 1.15 to 1.5 times
+/// (from run to run) with them.
 struct Held {
     /// The spawn number of `handles[0]`.
     first: u64,
