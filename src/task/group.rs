@@ -136,6 +136,8 @@ fn start_queued<T, R>(shared: &Shared<T, R>) {
 #[repr(align(128))]
 struct Batch<T, R> {
     shared: Arc<Shared<T, R>>,
+    /// The spawn number of child 0: child `i` is number `first + i`.
+    first: u64,
     /// Bit `i`: child `i` was aborted.
     aborted: AtomicU64,
     /// Bit `i`: child `i` has reported.
@@ -146,9 +148,10 @@ struct Batch<T, R> {
 }
 
 impl<T, R> Batch<T, R> {
-    fn new(shared: Arc<Shared<T, R>>) -> Self {
+    fn new(shared: Arc<Shared<T, R>>, first: u64) -> Self {
         Self {
             shared,
+            first,
             aborted: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             wakers: Mutex::new(Vec::new()),
@@ -184,20 +187,28 @@ impl<T, R> Batch<T, R> {
 /// Reports a child's result when it completes, or `Cancelled` when it is
 /// dropped unfinished; declared after the future in [`Child`], so it runs
 /// after the future's destructors.
+///
+/// Kept to 32 bytes (its spawn number comes from the batch, its index is a
+/// byte): it rides in every child's task, and a smaller task stays in the
+/// allocator's cheaper size classes.
 struct Reporter<T, R> {
     batch: Arc<Batch<T, R>>,
-    /// Its bit in the batch.
-    index: usize,
-    seq: u64,
-    started: bool,
-    reported: bool,
     /// The waker filed in the batch, if any: a copy to compare against.
     filed: Option<Waker>,
+    /// Its bit in the batch, below [`BATCH`].
+    index: u8,
+    started: bool,
+    reported: bool,
 }
 
 impl<T, R> Reporter<T, R> {
     fn aborted(&self) -> bool {
         self.batch.aborted.load(Ordering::SeqCst) & (1 << self.index) != 0
+    }
+
+    /// The child's spawn number.
+    fn seq(&self) -> u64 {
+        self.batch.first + u64::from(self.index)
     }
 
     /// Files the task's waker unless the one filed wakes the same task;
@@ -211,7 +222,7 @@ impl<T, R> Reporter<T, R> {
         {
             return false;
         }
-        let stale = self.batch.register(self.index, waker);
+        let stale = self.batch.register(usize::from(self.index), waker);
         self.filed = Some(waker.clone());
         drop(stale);
         self.aborted()
@@ -224,7 +235,7 @@ impl<T, R> Reporter<T, R> {
         if self.filed.take().is_some() {
             // A finished task needs no waking, and its waker would keep its
             // memory alive.
-            let stale = lock(&batch.wakers)[self.index].take();
+            let stale = lock(&batch.wakers)[usize::from(self.index)].take();
             drop(stale);
         }
         let mut done = shared.done();
@@ -238,7 +249,7 @@ impl<T, R> Reporter<T, R> {
             drop(result);
         } else {
             done.queue.push_back(Finished {
-                seq: self.seq,
+                seq: self.seq(),
                 result,
             });
             let joiner = done.joiner.take();
@@ -621,7 +632,7 @@ impl<T, R> TaskGroup<T, R> {
             rt,
             token: CancelToken::new(),
         });
-        let batch = Arc::new(Batch::new(shared.clone()));
+        let batch = Arc::new(Batch::new(shared.clone(), 0));
         Self {
             local: Mutex::new(Local {
                 ready: VecDeque::new(),
@@ -758,7 +769,7 @@ impl<T, R> TaskGroup<T, R> {
             // Before the table grows: forget the batches nothing holds.
             local.batches.retain(|batch| batch.strong_count() > 0);
         }
-        self.batch = Arc::new(Batch::new(self.shared.clone()));
+        self.batch = Arc::new(Batch::new(self.shared.clone(), self.next_seq));
         self.anchor = None;
         self.spare.clear();
         local.batches.push(Arc::downgrade(&self.batch));
@@ -865,14 +876,15 @@ where
     where
         F: Future<Output = T> + Send + 'static,
     {
+        if self.batched == BATCH {
+            self.next_batch();
+        }
+        // Child `index` of the batch is spawn number `batch.first + index`.
         let seq = self.next_seq;
         self.next_seq += 1;
         // Counted before spawning: should the runtime drop the child at
         // once (or panic), its report still arrives and is returned.
         self.len += 1;
-        if self.batched == BATCH {
-            self.next_batch();
-        }
         let index = self.batched;
         self.batched += 1;
         let handle = AbortHandle {
@@ -895,11 +907,11 @@ where
             future,
             reporter: Reporter {
                 batch,
-                index,
-                seq,
+                filed: None,
+                // Below `BATCH`, which is 64.
+                index: index as u8,
                 started: true,
                 reported: false,
-                filed: None,
             },
         };
         let shared = &*self.shared;
@@ -1602,6 +1614,35 @@ mod tests {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         local.held.handles.len()
+    }
+
+    /// What a group adds to each child's task stays at four words: the
+    /// batch, the filed waker, and a byte each for the index and the flags.
+    /// Spawn numbers past a batch's first are counted from the batch, not
+    /// carried (the size test fails if they are: five words).
+    #[test]
+    fn a_reporter_is_four_words() {
+        assert!(std::mem::size_of::<Reporter<u64, Smol>>() <= 4 * std::mem::size_of::<usize>());
+    }
+
+    /// Children of later batches report their own spawn numbers, which
+    /// `join` puts them in order by.
+    #[test]
+    fn spawn_numbers_run_on_across_batches() {
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(Smol::global());
+            let count = 3 * BATCH as u64 + 5;
+            for i in 0..count {
+                group.spawn(async move { i });
+            }
+            let mut seen = Vec::new();
+            while let Some((seq, result)) = std::future::poll_fn(|cx| group.poll_next(cx)).await {
+                assert_eq!(result.unwrap(), seq, "child {seq} reported another number");
+                seen.push(seq);
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..count).collect::<Vec<_>>());
+        });
     }
 
     /// A child that never ends keeps the front of the held handles while
