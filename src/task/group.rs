@@ -903,14 +903,15 @@ where
         let Some(batch) = self.spare.pop() else {
             unreachable!("filled just above")
         };
-        let mut child = Child {
+        // Built where it is handed over, so that it is written once, in place.
+        let child = move |started| Child {
             future,
             reporter: Reporter {
                 batch,
                 filed: None,
                 // Below `BATCH`, which is 64.
                 index: index as u8,
-                started: true,
+                started,
                 reported: false,
             },
         };
@@ -919,9 +920,8 @@ where
             let mut queue = shared.queue();
             let limit = shared.limit.load(Ordering::Acquire);
             if !queue.waiting.is_empty() || shared.running(&queue) >= limit {
-                child.reporter.started = false;
+                let mut child = child(false);
                 let starter: Starter<R> = Box::new(move |rt: &R| {
-                    let mut child = child;
                     child.reporter.started = true;
                     crate::rt::spawn_bare(rt, child)
                 });
@@ -942,7 +942,7 @@ where
         }
         // Spawned outside the lock: a runtime that is shutting down may drop
         // the child at once, and its reporter takes a lock.
-        let task = crate::rt::spawn_bare(&shared.rt, child);
+        let task = crate::rt::spawn_bare(&shared.rt, child(true));
         let unjoined = self.len;
         let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
         local.held.push(seq, task, unjoined);
