@@ -63,11 +63,12 @@ use std::time::{Duration, Instant};
 #[error("rate limit reached: retry in {wait:?}", wait = self.wait_time())]
 pub struct NotUntil {
     // The raw numbers of the refused check: turning them into a time takes
-    // 128-bit divisions, done only when asked for, so a refusal costs no
-    // more than an admission.
-    /// The limiter's clock reading at the check.
-    now: Instant,
-    /// The same reading in nanoseconds since the limiter's origin.
+    // 128-bit divisions and `Instant` arithmetic, done only when asked for,
+    // so a refusal costs no more than an admission.
+    /// The limiter's origin.
+    origin: Instant,
+    /// The limiter's clock reading at the check, in nanoseconds since the
+    /// origin.
     nanos: u64,
     /// When the request would be allowed, in ticks since the origin.
     earliest: u128,
@@ -76,13 +77,18 @@ pub struct NotUntil {
 }
 
 impl NotUntil {
-    fn new(now: Instant, nanos: u64, earliest: u128, per_nano: u32) -> Self {
+    fn new(origin: Origin, nanos: u64, earliest: u128, per_nano: u32) -> Self {
         Self {
-            now,
+            origin: origin.at,
             nanos,
             earliest,
             per_nano,
         }
+    }
+
+    /// The limiter's clock reading at the check.
+    fn now(&self) -> Instant {
+        self.origin + Duration::from_nanos(self.nanos)
     }
 
     fn wait_nanos(&self) -> u128 {
@@ -115,7 +121,7 @@ impl NotUntil {
     /// # }
     /// ```
     pub fn earliest(&self) -> Instant {
-        deadline_after(self.now, self.wait_time())
+        deadline_after(self.now(), self.wait_time())
     }
 
     /// How long after the refused check the request would be allowed: exact
@@ -150,7 +156,7 @@ impl NotUntil {
 
 impl PartialEq for NotUntil {
     fn eq(&self, other: &Self) -> bool {
-        (self.now, self.wait_nanos()) == (other.now, other.wait_nanos())
+        (self.now(), self.wait_nanos()) == (other.now(), other.wait_nanos())
     }
 }
 
@@ -158,7 +164,7 @@ impl Eq for NotUntil {}
 
 impl std::hash::Hash for NotUntil {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (self.now, self.wait_nanos()).hash(state);
+        (self.now(), self.wait_nanos()).hash(state);
     }
 }
 
@@ -293,12 +299,6 @@ impl Origin {
             }
         }
         self.nanos(timer.now())
-    }
-
-    /// The instant `nanos` after the origin (the inverse of
-    /// [`read`](Self::read)), for the paths that report a time.
-    fn instant(self, nanos: u64) -> Instant {
-        self.at + Duration::from_nanos(nanos)
     }
 
     #[inline]

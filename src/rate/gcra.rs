@@ -745,19 +745,10 @@ impl<T: Timer> RateLimiter<T> {
         let nanos = origin.read(&self.shared.timer);
         match self.shared.fast.check(nanos, 1) {
             Some(Ok(())) => Ok(()),
-            Some(Err((earliest, per_nano))) => Err(NotUntil::new(
-                origin.instant(nanos),
-                nanos,
-                earliest,
-                per_nano,
-            )),
-            None => match check_locked(
-                &self.shared.fast,
-                &self.shared.state,
-                origin.instant(nanos),
-                nanos,
-                1,
-            ) {
+            Some(Err((earliest, per_nano))) => {
+                Err(NotUntil::new(origin, nanos, earliest, per_nano))
+            }
+            None => match check_locked(&self.shared.fast, &self.shared.state, origin, nanos, 1) {
                 Ok(()) => Ok(()),
                 Err(RateLimited::NotUntil(not_until)) => Err(not_until),
                 Err(RateLimited::InsufficientCapacity(_)) => {
@@ -795,15 +786,9 @@ impl<T: Timer> RateLimiter<T> {
         let nanos = origin.read(&self.shared.timer);
         match self.shared.fast.check(nanos, n) {
             Some(decided) => decided.map_err(|(earliest, per_nano)| {
-                NotUntil::new(origin.instant(nanos), nanos, earliest, per_nano).into()
+                NotUntil::new(origin, nanos, earliest, per_nano).into()
             }),
-            None => check_locked(
-                &self.shared.fast,
-                &self.shared.state,
-                origin.instant(nanos),
-                nanos,
-                n,
-            ),
+            None => check_locked(&self.shared.fast, &self.shared.state, origin, nanos, n),
         }
     }
 
@@ -1027,7 +1012,7 @@ impl<T: Timer> RateLimiter<T> {
 fn check_locked(
     fast: &Fast,
     state: &Mutex<State>,
-    now: std::time::Instant,
+    origin: Origin,
     nanos: u64,
     n: u32,
 ) -> Result<(), RateLimited> {
@@ -1041,7 +1026,7 @@ fn check_locked(
             state.tat = tat;
             Ok(())
         }
-        Err((earliest, _)) => Err(NotUntil::new(now, nanos, earliest, gcra.per_nano()).into()),
+        Err((earliest, _)) => Err(NotUntil::new(origin, nanos, earliest, gcra.per_nano()).into()),
     }
 }
 

@@ -442,7 +442,6 @@ where
             return Ok(());
         }
         let nanos = shared.origin.read(&shared.timer);
-        let now = || shared.origin.instant(nanos);
         let mut state = lock(&shared.state);
         // The common case in one word: a state that fits, for a key we hold
         // or a new one (a full bucket: always allowed, as `n` fits the burst).
@@ -458,9 +457,13 @@ where
                     Some(Err(earliest)) => {
                         drop(state);
                         let earliest = u128::from(earliest);
-                        return Err(
-                            NotUntil::new(now(), nanos, earliest, words.per_nano as u32).into()
-                        );
+                        return Err(NotUntil::new(
+                            shared.origin,
+                            nanos,
+                            earliest,
+                            words.per_nano as u32,
+                        )
+                        .into());
                     }
                     None => {}
                 },
@@ -475,7 +478,9 @@ where
         let gcra = state.gcra;
         match state.take(key, gcra.ticks(nanos), n, false) {
             Ok(_) => Ok(()),
-            Err(earliest) => Err(NotUntil::new(now(), nanos, earliest, gcra.per_nano()).into()),
+            Err(earliest) => {
+                Err(NotUntil::new(shared.origin, nanos, earliest, gcra.per_nano()).into())
+            }
         }
     }
 

@@ -339,7 +339,7 @@ impl<T: Timer> SlidingWindow<T> {
             window.admit(at, n);
             return Ok(());
         }
-        Err(NotUntil::new(now, nanos, u128::from(at), 1).into())
+        Err(NotUntil::new(self.shared.origin, nanos, u128::from(at), 1).into())
     }
 
     /// Waits until one event fits, in FIFO order with the other waiters.
