@@ -188,7 +188,7 @@ impl<T, R> Batch<T, R> {
 /// dropped unfinished; declared after the future in [`Child`], so it runs
 /// after the future's destructors.
 ///
-/// Kept to 32 bytes (its spawn number comes from the batch, its index is a
+/// Kept to four words (its spawn number comes from the batch, its index is a
 /// byte): it rides in every child's task, and a smaller task stays in the
 /// allocator's cheaper size classes.
 struct Reporter<T, R> {
