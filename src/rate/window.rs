@@ -325,8 +325,7 @@ impl<T: Timer> SlidingWindow<T> {
     /// assert_eq!(window.check_n(11), Err(RateLimited::InsufficientCapacity(10)));
     /// ```
     pub fn check_n(&self, n: u32) -> Result<(), RateLimited> {
-        let now = self.shared.timer.now();
-        let nanos = self.shared.origin.nanos(now);
+        let nanos = self.shared.origin.read(&self.shared.timer);
         let mut window = lock(&self.shared.state);
         if n > window.limit {
             return Err(RateLimited::InsufficientCapacity(window.limit));

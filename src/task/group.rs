@@ -35,6 +35,8 @@ type Starter<R> = Box<dyn FnOnce(&R) -> Option<BareTask> + Send>;
 
 /// How many consecutive spawns share one [`Batch`]: one bit each in a word.
 const BATCH: usize = 64;
+// A child's index in its batch is a bit of a `u64` and is kept in a `u8`.
+const _: () = assert!(BATCH <= 64);
 
 /// Keeps what it holds off the cache lines of its neighbours (128 bytes:
 /// x86 prefetches lines in pairs).
@@ -876,10 +878,13 @@ where
     where
         F: Future<Output = T> + Send + 'static,
     {
+        // The batch is chosen before the number is taken: a new batch's
+        // `first` is this child's number, and a reporter counts its own
+        // number from there. Both move together below, even for a spawn
+        // that panics later.
         if self.batched == BATCH {
             self.next_batch();
         }
-        // Child `index` of the batch is spawn number `batch.first + index`.
         let seq = self.next_seq;
         self.next_seq += 1;
         // Counted before spawning: should the runtime drop the child at
@@ -903,7 +908,10 @@ where
         let Some(batch) = self.spare.pop() else {
             unreachable!("filled just above")
         };
-        // Built where it is handed over, so that it is written once, in place.
+        // Built where it is handed over, so that it is written once, in
+        // place. Until then nothing must return early or panic: the child
+        // is already counted in `len`, and without its reporter no report
+        // would come.
         let child = move |started| Child {
             future,
             reporter: Reporter {
@@ -1636,12 +1644,115 @@ mod tests {
                 group.spawn(async move { i });
             }
             let mut seen = Vec::new();
-            while let Some((seq, result)) = std::future::poll_fn(|cx| group.poll_next(cx)).await {
+            for (seq, result) in numbered(&mut group).await {
                 assert_eq!(result.unwrap(), seq, "child {seq} reported another number");
                 seen.push(seq);
             }
             seen.sort_unstable();
             assert_eq!(seen, (0..count).collect::<Vec<_>>());
+        });
+    }
+
+    /// Every result with its spawn number, in completion order.
+    async fn numbered<T, R>(group: &mut TaskGroup<T, R>) -> Vec<(u64, Result<T, JoinError>)> {
+        let mut all = Vec::new();
+        while let Some(next) = std::future::poll_fn(|cx| group.poll_next(cx)).await {
+            all.push(next);
+        }
+        all
+    }
+
+    /// Smol, refusing (by panicking) the spawns whose numbers it is given.
+    #[derive(Clone)]
+    struct Refusing {
+        spawns: Arc<AtomicUsize>,
+        refuse: &'static [usize],
+    }
+
+    impl Spawn for Refusing {
+        fn spawn<F>(&self, future: F) -> crate::rt::JoinHandle<F::Output>
+        where
+            F: Future + Send + 'static,
+            F::Output: Send + 'static,
+        {
+            let n = self.spawns.fetch_add(1, Ordering::SeqCst);
+            assert!(!self.refuse.contains(&n), "spawn {n} refused");
+            Smol::global().spawn(future)
+        }
+
+        fn spawn_blocking<F, T>(&self, f: F) -> crate::rt::JoinHandle<T>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Send + 'static,
+        {
+            Smol::global().spawn_blocking(f)
+        }
+    }
+
+    /// A spawn that panics uses up its number and its place in the batch
+    /// together: the children after it, in this batch and the next ones,
+    /// still report their own numbers, and the refused one reports a
+    /// cancellation.
+    #[test]
+    fn a_refused_spawn_keeps_later_numbers_in_step() {
+        const REFUSE: &[usize] = &[0, 62, 63, 64, 65, 127, 128];
+        let rt = Refusing {
+            spawns: Arc::new(AtomicUsize::new(0)),
+            refuse: REFUSE,
+        };
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(rt);
+            for i in 0..197u64 {
+                let spawned =
+                    catch_unwind(AssertUnwindSafe(|| drop(group.spawn(async move { i }))));
+                assert_eq!(spawned.is_err(), REFUSE.contains(&(i as usize)));
+            }
+            let all = numbered(&mut group).await;
+            assert_eq!(all.len(), 197);
+            for (seq, result) in all {
+                match result {
+                    Ok(value) => assert_eq!(value, seq),
+                    Err(error) => {
+                        assert!(error.is_cancelled());
+                        assert!(REFUSE.contains(&(seq as usize)), "{seq} was not refused");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Children queued under a limit across batch boundaries keep their
+    /// numbers, and aborting queued ones there cancels exactly those.
+    #[test]
+    fn queued_children_keep_their_numbers_across_batches() {
+        const ABORT: &[u64] = &[63, 64, 130, 196];
+        smol::block_on(async {
+            let gate = Arc::new(async_lock::RwLock::new(()));
+            let closed = gate.write().await;
+            let mut group = TaskGroup::with_runtime(Smol::global()).max_concurrent(3);
+            let mut handles = Vec::new();
+            for i in 0..197u64 {
+                let gate = gate.clone();
+                handles.push(group.spawn(async move {
+                    drop(gate.read().await);
+                    i
+                }));
+            }
+            for &i in ABORT {
+                handles[i as usize].abort();
+            }
+            drop(closed);
+            let all = numbered(&mut group).await;
+            assert_eq!(all.len(), 197);
+            for (seq, result) in all {
+                match result {
+                    Ok(value) => assert_eq!(value, seq),
+                    Err(error) => {
+                        assert!(error.is_cancelled());
+                        assert!(ABORT.contains(&seq), "{seq} was not aborted");
+                    }
+                }
+            }
         });
     }
 
