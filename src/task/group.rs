@@ -1643,13 +1643,7 @@ mod tests {
             for i in 0..count {
                 group.spawn(async move { i });
             }
-            let mut seen = Vec::new();
-            for (seq, result) in numbered(&mut group).await {
-                assert_eq!(result.unwrap(), seq, "child {seq} reported another number");
-                seen.push(seq);
-            }
-            seen.sort_unstable();
-            assert_eq!(seen, (0..count).collect::<Vec<_>>());
+            assert_numbered(numbered(&mut group).await, count, &[]);
         });
     }
 
@@ -1662,11 +1656,30 @@ mod tests {
         all
     }
 
+    /// Checks that `count` children reported, each with its own number as
+    /// its output, except exactly those in `cancelled`, which report a
+    /// cancellation.
+    fn assert_numbered(all: Vec<(u64, Result<u64, JoinError>)>, count: u64, cancelled: &[u64]) {
+        assert_eq!(all.len() as u64, count);
+        let mut seen = Vec::new();
+        for (seq, result) in all {
+            match result {
+                Ok(value) => assert_eq!(value, seq, "child {seq} reported another number"),
+                Err(error) => {
+                    assert!(error.is_cancelled(), "child {seq}: {error}");
+                    seen.push(seq);
+                }
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, cancelled);
+    }
+
     /// Smol, refusing (by panicking) the spawns whose numbers it is given.
     #[derive(Clone)]
     struct Refusing {
         spawns: Arc<AtomicUsize>,
-        refuse: &'static [usize],
+        refuse: &'static [u64],
     }
 
     impl Spawn for Refusing {
@@ -1675,7 +1688,7 @@ mod tests {
             F: Future + Send + 'static,
             F::Output: Send + 'static,
         {
-            let n = self.spawns.fetch_add(1, Ordering::SeqCst);
+            let n = self.spawns.fetch_add(1, Ordering::SeqCst) as u64;
             assert!(!self.refuse.contains(&n), "spawn {n} refused");
             Smol::global().spawn(future)
         }
@@ -1695,7 +1708,7 @@ mod tests {
     /// cancellation.
     #[test]
     fn a_refused_spawn_keeps_later_numbers_in_step() {
-        const REFUSE: &[usize] = &[0, 62, 63, 64, 65, 127, 128];
+        const REFUSE: &[u64] = &[0, 62, 63, 64, 65, 127, 128];
         let rt = Refusing {
             spawns: Arc::new(AtomicUsize::new(0)),
             refuse: REFUSE,
@@ -1705,19 +1718,9 @@ mod tests {
             for i in 0..197u64 {
                 let spawned =
                     catch_unwind(AssertUnwindSafe(|| drop(group.spawn(async move { i }))));
-                assert_eq!(spawned.is_err(), REFUSE.contains(&(i as usize)));
+                assert_eq!(spawned.is_err(), REFUSE.contains(&i));
             }
-            let all = numbered(&mut group).await;
-            assert_eq!(all.len(), 197);
-            for (seq, result) in all {
-                match result {
-                    Ok(value) => assert_eq!(value, seq),
-                    Err(error) => {
-                        assert!(error.is_cancelled());
-                        assert!(REFUSE.contains(&(seq as usize)), "{seq} was not refused");
-                    }
-                }
-            }
+            assert_numbered(numbered(&mut group).await, 197, REFUSE);
         });
     }
 
@@ -1742,17 +1745,7 @@ mod tests {
                 handles[i as usize].abort();
             }
             drop(closed);
-            let all = numbered(&mut group).await;
-            assert_eq!(all.len(), 197);
-            for (seq, result) in all {
-                match result {
-                    Ok(value) => assert_eq!(value, seq),
-                    Err(error) => {
-                        assert!(error.is_cancelled());
-                        assert!(ABORT.contains(&seq), "{seq} was not aborted");
-                    }
-                }
-            }
+            assert_numbered(numbered(&mut group).await, 197, ABORT);
         });
     }
 
