@@ -339,12 +339,16 @@ where
         if let Some(smol) = any.downcast_ref::<Smol>() {
             return Some(smol.spawn_bare(future));
         }
-        #[cfg(feature = "tokio")]
-        let in_tokio = in_tokio();
-        #[cfg(not(feature = "tokio"))]
-        let in_tokio = false;
-        if any.is::<Auto>() && !in_tokio {
-            return Some(fallback().spawn_bare(future));
+        // Asked only for `Auto`: a tokio runtime's own groups would pay
+        // tokio's context lookup on every spawn for nothing.
+        if any.is::<Auto>() {
+            #[cfg(feature = "tokio")]
+            let in_tokio = in_tokio();
+            #[cfg(not(feature = "tokio"))]
+            let in_tokio = false;
+            if !in_tokio {
+                return Some(fallback().spawn_bare(future));
+            }
         }
     }
     rt.spawn(future).detach();

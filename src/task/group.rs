@@ -526,7 +526,7 @@ fn detach(task: BareTask) {
 /// thread, when its result is taken, as with a `Vec` of handles. Freed on
 /// the executor's threads instead, every task crossed threads in the
 /// allocator: a 10,000-task spawn-and-join took about twice as long as
-/// smol's own spawn with a `Vec` of handles, against 1.15 to 1.5 times
+/// smol's own spawn with a `Vec` of handles, against 1.1 to 1.3 times
 /// (from run to run) with them.
 struct Held {
     /// The spawn number of `handles[0]`.
