@@ -314,41 +314,64 @@ cfg_any_runtime! {
     }
 }
 
-/// The executor's own handle of a task spawned by [`spawn_bare`]: smol's
-/// task, which cancels the task when dropped. No runtime but smol gives one.
-#[cfg(feature = "smol")]
-pub(crate) type BareTask = async_task::Task<()>;
-/// Without smol there is no [`BareTask`] to hold.
-#[cfg(not(feature = "smol"))]
-pub(crate) type BareTask = std::convert::Infallible;
+/// The executor's own handle of a task spawned by [`spawn_bare`], which
+/// smol and tokio give: smol's task (dropping it cancels the task) or
+/// tokio's join handle (dropping it detaches the task). Holding it lets the
+/// task's memory be freed where the handle is dropped.
+#[derive(Debug)]
+pub(crate) enum BareTask {
+    #[cfg(feature = "smol")]
+    Smol(async_task::Task<()>),
+    #[cfg(feature = "tokio")]
+    Tokio(::tokio::task::JoinHandle<()>),
+}
+
+impl BareTask {
+    /// Lets the task run on unheld.
+    pub(crate) fn detach(self) {
+        match self {
+            #[cfg(feature = "smol")]
+            Self::Smol(task) => task.detach(),
+            // A tokio task runs on when its handle is dropped.
+            #[cfg(feature = "tokio")]
+            Self::Tokio(handle) => drop(handle),
+        }
+    }
+}
 
 /// Spawns `future` on `rt` for a caller that catches its panics and reports
-/// its end itself (task groups). On smol (and `Auto` outside tokio, where
-/// that is smol) it goes straight onto the executor, without the panic
-/// catching and the lock that [`JoinHandle`] adds, and smol's own handle is
-/// returned. Elsewhere the task is detached and `None` returned.
+/// its end itself (task groups). On smol and tokio (and `Auto`, which is
+/// one of them but with async-std alone) it goes straight onto the
+/// executor, without the panic catching (and on smol the lock) that
+/// [`JoinHandle`] adds, and the executor's own handle is returned.
+/// Elsewhere the task is detached and `None` returned.
 ///
-/// The type test is on `'static` types, so it is decided at compile time.
+/// The type tests are on `'static` types, so they are decided at compile
+/// time.
 pub(crate) fn spawn_bare<R: Spawn, F>(rt: &R, future: F) -> Option<BareTask>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    #[cfg(feature = "smol")]
+    #[cfg(any(feature = "smol", feature = "tokio"))]
     {
         let any: &dyn std::any::Any = rt;
+        #[cfg(feature = "smol")]
         if let Some(smol) = any.downcast_ref::<Smol>() {
-            return Some(smol.spawn_bare(future));
+            return Some(BareTask::Smol(smol.spawn_bare(future)));
         }
-        // Asked only for `Auto`: a tokio runtime's own groups would pay
+        #[cfg(feature = "tokio")]
+        if let Some(tokio) = any.downcast_ref::<Tokio>() {
+            return Some(BareTask::Tokio(tokio.handle().spawn(future)));
+        }
+        // Asked only for `Auto`: the other runtimes' groups would pay
         // tokio's context lookup on every spawn for nothing.
         if any.is::<Auto>() {
             #[cfg(feature = "tokio")]
-            let in_tokio = in_tokio();
-            #[cfg(not(feature = "tokio"))]
-            let in_tokio = false;
-            if !in_tokio {
-                return Some(fallback().spawn_bare(future));
+            if let Ok(handle) = ::tokio::runtime::Handle::try_current() {
+                return Some(BareTask::Tokio(handle.spawn(future)));
             }
+            #[cfg(feature = "smol")]
+            return Some(BareTask::Smol(fallback().spawn_bare(future)));
         }
     }
     rt.spawn(future).detach();

@@ -6,9 +6,10 @@
 //! child's destructors have run, and completion order comes for free.
 //!
 //! The wrapper itself stops the child when it is aborted, so the group needs
-//! no handle to stop it. It keeps smol's own handle all the same ([`Held`]),
-//! only so that a finished child's task is freed on the joiner's thread when
-//! its result is taken; on other runtimes the task is detached at once. Children
+//! no handle to stop it. It keeps smol's or tokio's own handle all the same
+//! ([`Held`]), only so that a finished child's task is freed on the joiner's
+//! thread when its result is taken; on async-std the task is detached at
+//! once. Children
 //! spawned one after another share a [`Batch`], which holds a bit per child
 //! for "aborted" and one for "finished", and the task waker of each child
 //! that has waited, so that an abort can wake it to stop. Spawning thus
@@ -127,7 +128,7 @@ fn start_queued<T, R>(shared: &Shared<T, R>) {
             starter
         };
         if let Some(task) = starter(&shared.rt) {
-            detach(task);
+            task.detach();
         }
     }
 }
@@ -457,9 +458,9 @@ impl fmt::Debug for AbortHandle {
 /// waits). Spawning takes no lock (without a limit); a child takes one
 /// briefly as it finishes, and the joiner once for every result reported so
 /// far. A child that waits files its task's waker once (again only if it
-/// changes), so that an abort can wake it. On smol the group keeps smol's
-/// handle of each child (a word) until its result is taken, as a `JoinSet`
-/// or a `Vec` of handles would: a finished child's task is then freed on
+/// changes), so that an abort can wake it. On smol and tokio the group keeps
+/// the runtime's handle of each child until its result is taken, as a
+/// `JoinSet` or a `Vec` of handles would: a finished child's task is then freed on
 /// the joiner's thread, not the executor's, which the allocator serves
 /// faster. A child that runs on while those spawned after it are joined
 /// cannot make the group hold more than twice its unjoined children.
@@ -509,25 +510,15 @@ struct Local<T, R> {
     held: Held,
 }
 
-/// Lets a held task run on unheld.
-#[cfg(feature = "smol")]
-fn detach(task: BareTask) {
-    task.detach();
-}
-
-#[cfg(not(feature = "smol"))]
-fn detach(task: BareTask) {
-    match task {}
-}
-
-/// The smol handles of the children spawned directly, by spawn number. A
-/// child stops itself when aborted, so they are not needed for that: they
-/// are kept so that a finished child's task is freed here, on the joiner's
-/// thread, when its result is taken, as with a `Vec` of handles. Freed on
-/// the executor's threads instead, every task crossed threads in the
-/// allocator: a 10,000-task spawn-and-join took about twice as long as
-/// smol's own spawn with a `Vec` of handles, against 1.1 to 1.3 times
-/// (from run to run) with them.
+/// The executor's handles of the children spawned directly (on smol and
+/// tokio), by spawn number. A child stops itself when aborted, so they are
+/// not needed for that: they are kept so that a finished child's task is
+/// freed here, on the joiner's thread, when its result is taken, as with a
+/// `Vec` of handles or a `JoinSet`. Freed on the executor's threads
+/// instead, every task crossed threads in the allocator: on smol a
+/// 10,000-task spawn-and-join took about twice as long as smol's own spawn
+/// with a `Vec` of handles, against 1.1 to 1.3 times (from run to run)
+/// with them.
 struct Held {
     /// The spawn number of `handles[0]`.
     first: u64,
@@ -551,7 +542,7 @@ impl Held {
         self.handles.push_back(task);
         while self.handles.len() > unjoined.saturating_mul(2).saturating_add(BATCH) {
             if let Some(Some(task)) = self.handles.pop_front() {
-                detach(task);
+                task.detach();
             }
             self.first += 1;
         }
@@ -1779,7 +1770,7 @@ mod tests {
     #[test]
     fn a_gap_in_spawn_numbers_keeps_handles_at_their_numbers() {
         let executor = std::sync::Arc::new(async_executor::Executor::new());
-        let pending = || executor.spawn(std::future::pending::<()>());
+        let pending = || BareTask::Smol(executor.spawn(std::future::pending::<()>()));
         let mut held = Held {
             first: 0,
             handles: VecDeque::new(),
