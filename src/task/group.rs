@@ -1745,24 +1745,46 @@ mod tests {
     /// follows what is unjoined, not everything ever spawned.
     #[test]
     fn held_handles_follow_the_unjoined_children() {
-        smol::block_on(async {
-            let mut group = TaskGroup::with_runtime(Smol::global());
-            let stuck = group.spawn(async {
-                std::future::pending::<()>().await;
-                u64::MAX
-            });
-            let mut sum = 0;
-            for i in 0..10_000 {
-                group.spawn(async move { i });
-                sum += group.join_next().await.unwrap().unwrap();
-                assert!(held(&mut group) <= 2 * (group.len() + 1) + BATCH);
-            }
-            assert_eq!(sum, 10_000 * 9_999 / 2);
-            assert_eq!(group.len(), 1);
-            stuck.abort();
-            assert!(group.join_next().await.unwrap().unwrap_err().is_cancelled());
-            assert_eq!(held(&mut group), 0, "joined children hold nothing");
+        smol::block_on(held_handles_follow(Smol::global()));
+    }
+
+    /// The same on tokio, whose join handles a group holds too.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_handles_are_held_and_follow_the_unjoined_children() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let rt = crate::rt::Tokio::from_handle(runtime.handle().clone());
+        runtime.block_on(held_handles_follow(rt));
+    }
+
+    async fn held_handles_follow<R: Spawn>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        let stuck = group.spawn(async {
+            std::future::pending::<()>().await;
+            u64::MAX
         });
+        let filed = |group: &mut TaskGroup<u64, R>| {
+            let local = group
+                .local
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            local.held.handles.iter().flatten().count()
+        };
+        assert_eq!(filed(&mut group), 1, "the runtime's handle is held");
+        let mut sum = 0;
+        for i in 0..10_000 {
+            group.spawn(async move { i });
+            sum += group.join_next().await.unwrap().unwrap();
+            assert!(held(&mut group) <= 2 * (group.len() + 1) + BATCH);
+        }
+        assert_eq!(sum, 10_000 * 9_999 / 2);
+        assert_eq!(group.len(), 1);
+        stuck.abort();
+        assert!(group.join_next().await.unwrap().unwrap_err().is_cancelled());
+        assert_eq!(held(&mut group), 0, "joined children hold nothing");
     }
 
     /// A spawn number left unfiled (its spawn panicked) does not shift the
