@@ -509,6 +509,15 @@ impl<T> JoinHandle<T> {
     }
 }
 
+#[cfg(all(test, portasync_loom))]
+impl<T> JoinHandle<T> {
+    /// A handle to nothing, for a model's runtime whose tasks are loom
+    /// threads that nobody joins.
+    pub(crate) fn detached() -> Self {
+        Self { state: State::Done }
+    }
+}
+
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         match &self.state {

@@ -27,8 +27,10 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+// loom's under `--cfg portasync_loom`, for the models at the end of this
+// file; the reference counts stay std's (loom has no `Weak`).
+use crate::primitives::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use std::sync::{Arc, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -1824,6 +1826,111 @@ mod tests {
             outputs.sort_unstable();
             assert_eq!(outputs, (0..1_000).collect::<Vec<_>>());
             assert_eq!(held(&mut group), 0);
+        });
+    }
+}
+
+/// loom models of what the children and the group share: the abort bits
+/// against a child filing its waker, the reports against the joiner, and a
+/// limit set while a child finishes. Each child runs on a loom thread of its
+/// own that nobody joins, so a child or joiner that is never woken shows up
+/// as a deadlock. Run with `--cfg portasync_loom` (see `.ci/run`).
+#[cfg(all(test, portasync_loom))]
+mod loom_models {
+    use super::*;
+    use crate::rt::JoinHandle;
+    use loom::future::block_on;
+
+    /// Runs each task on a loom thread of its own.
+    #[derive(Clone)]
+    struct Threads;
+
+    impl Spawn for Threads {
+        fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+        where
+            F: Future + Send + 'static,
+            F::Output: Send + 'static,
+        {
+            loom::thread::spawn(move || drop(block_on(future)));
+            JoinHandle::detached()
+        }
+
+        fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Send + 'static,
+        {
+            loom::thread::spawn(move || drop(f()));
+            JoinHandle::detached()
+        }
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
+
+    /// A child that waits for ever, aborted while it files its waker: it
+    /// either sees the bit or is woken to see it, stops, and the joiner gets
+    /// its cancellation.
+    #[test]
+    fn an_abort_stops_a_waiting_child() {
+        model(|| {
+            let mut group = TaskGroup::with_runtime(Threads);
+            let handle = group.spawn(std::future::pending::<u8>());
+            handle.abort();
+            let result = block_on(group.join_next()).expect("one child");
+            assert!(result.unwrap_err().is_cancelled());
+            assert!(handle.is_finished());
+            assert!(block_on(group.join_next()).is_none());
+        });
+    }
+
+    /// A child that finishes on its own while it is aborted: one report,
+    /// either its output or its cancellation.
+    #[test]
+    fn an_abort_races_a_finishing_child() {
+        model(|| {
+            let mut group = TaskGroup::with_runtime(Threads);
+            let handle = group.spawn(async { 7u8 });
+            handle.abort();
+            match block_on(group.join_next()).expect("one child") {
+                Ok(output) => assert_eq!(output, 7),
+                Err(error) => assert!(error.is_cancelled()),
+            }
+            assert!(handle.is_finished());
+            assert!(block_on(group.join_next()).is_none());
+        });
+    }
+
+    /// Two children report while the joiner waits: it gets both, and each
+    /// handle sees its child finished.
+    #[test]
+    fn reports_race_the_joiner() {
+        model(|| {
+            let mut group = TaskGroup::with_runtime(Threads);
+            let first = group.spawn(async { 1u8 });
+            let second = group.spawn(async { 2u8 });
+            let mut sum = 0;
+            while let Some(result) = block_on(group.join_next()) {
+                sum += result.unwrap();
+            }
+            assert_eq!(sum, 3);
+            assert!(first.is_finished() && second.is_finished());
+        });
+    }
+
+    /// A limit set while a child started without one finishes: the next
+    /// child, queued behind it or not, still starts.
+    #[test]
+    fn a_limit_set_while_a_child_finishes_starts_the_next() {
+        model(|| {
+            let mut group = TaskGroup::with_runtime(Threads);
+            group.spawn(async { 1u8 });
+            let mut group = group.max_concurrent(1);
+            group.spawn(async { 2u8 });
+            assert_eq!(block_on(group.join()), [1, 2]);
         });
     }
 }
