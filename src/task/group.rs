@@ -247,8 +247,11 @@ impl<T, R> Reporter<T, R> {
         if self.started {
             done.started_reported = done.started_reported.wrapping_add(1);
         }
-        // Under `done`: whoever sees the result sees the bit.
-        batch.finished.fetch_or(1 << self.index, Ordering::Release);
+        // Under `done`: whoever sees the result sees the bit. Every report
+        // sets its bit holding `done`, so a load and a store do (no
+        // read-modify-write on the executor's hot path).
+        let finished = batch.finished.load(Ordering::Relaxed) | 1 << self.index;
+        batch.finished.store(finished, Ordering::Release);
         if done.closed {
             drop(done);
             drop(result);
