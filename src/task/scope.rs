@@ -33,8 +33,9 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+// loom's under `--cfg portasync_loom`, for the models in `raw`.
+use crate::primitives::{AtomicBool, Mutex, MutexGuard, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// Runs `body` with a [`Scope`] whose children may borrow anything that

@@ -45,8 +45,11 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+// loom's under `--cfg portasync_loom` (the models at the end of this file);
+// the reference counts stay std's, which the waker's vtable and the trait
+// objects need.
+use crate::primitives::{self, AtomicU8, AtomicUsize, Mutex, MutexGuard, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// Woken and not polled since: in a ready list, or about to be put in one
@@ -131,7 +134,7 @@ const WAKER: u8 = 4;
 /// touches it.
 struct Output<T> {
     state: AtomicU8,
-    value: UnsafeCell<Option<T>>,
+    value: primitives::UnsafeCell<Option<T>>,
     waker: Mutex<Option<Waker>>,
 }
 
@@ -139,7 +142,7 @@ impl<T> Output<T> {
     fn new() -> Self {
         Self {
             state: AtomicU8::new(0),
-            value: UnsafeCell::new(None),
+            value: primitives::UnsafeCell::new(None),
             waker: Mutex::new(None),
         }
     }
@@ -158,13 +161,13 @@ impl<T> Output<T> {
         if let Some(value) = value {
             // SAFETY: `DONE` is not set yet, so `value` is the `Child`'s
             // alone (the caller), and it is written only here, once.
-            unsafe { *self.value.get() = Some(value) };
+            self.value.with_mut(|slot| unsafe { *slot = Some(value) });
         }
         let state = self.state.fetch_or(DONE, Ordering::AcqRel);
         if state & DETACHED != 0 {
             // SAFETY: the handle left before `DONE`, so it never touches
             // `value`: it stays the `Child`'s, which drops it now.
-            drop(unsafe { (*self.value.get()).take() });
+            drop(self.value.with_mut(|slot| unsafe { (*slot).take() }));
         }
         if state & WAKER != 0 {
             let waker = self.waker().take();
@@ -197,7 +200,7 @@ impl<T> Output<T> {
         // SAFETY: `DONE` is set and `DETACHED` is not (the one handle calls
         // this, and sets `DETACHED` only when dropped), so `value` is the
         // handle's, borrowed mutably by the caller.
-        Poll::Ready(unsafe { (*self.value.get()).take() })
+        Poll::Ready(self.value.with_mut(|slot| unsafe { (*slot).take() }))
     }
 
     /// For the `Handle`, when dropped.
@@ -205,7 +208,7 @@ impl<T> Output<T> {
         if self.state.fetch_or(DETACHED, Ordering::AcqRel) & DONE != 0 {
             // SAFETY: `DONE` was set first, so `value` is the handle's
             // (the caller, being dropped): the `Child` is done with it.
-            drop(unsafe { (*self.value.get()).take() });
+            drop(self.value.with_mut(|slot| unsafe { (*slot).take() }));
         }
     }
 }
@@ -530,5 +533,122 @@ impl Future for Erased {
                 Poll::Ready(())
             }
         }
+    }
+}
+
+/// loom models of a task's two hand-offs: a wake racing the poll it lands
+/// in, and the output racing its handle (waiting for it, or leaving). The
+/// output's `value` is in loom's `UnsafeCell` under the cfg, so an access
+/// outside the protocol fails a model as a race, and a lost wake-up fails it
+/// as a deadlock. Run with `--cfg portasync_loom` (see `.ci/run`).
+#[cfg(all(test, portasync_loom))]
+mod loom_models {
+    use super::*;
+    use loom::future::block_on;
+    use loom::thread;
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
+
+    fn take<T>(handle: &mut Handle<'_, T>) -> Option<T> {
+        block_on(std::future::poll_fn(|cx| handle.poll(cx)))
+    }
+
+    /// A child finishing on one thread while its handle waits on another:
+    /// the handle gets the output.
+    #[test]
+    fn an_output_reaches_a_waiting_handle() {
+        model(|| {
+            let queue = Arc::new(ReadyQueue::default());
+            let (mut child, mut handle) = Child::new(std::future::ready(7u8), &queue);
+            let driver = thread::spawn(move || assert_eq!(child.poll(), Polled::Finished));
+            assert_eq!(take(&mut handle), Some(7));
+            driver.join().unwrap();
+        });
+    }
+
+    /// A child dropped unfinished on one thread while its handle waits: the
+    /// handle finds no output.
+    #[test]
+    fn a_dropped_child_reaches_a_waiting_handle() {
+        model(|| {
+            let queue = Arc::new(ReadyQueue::default());
+            let (child, mut handle) = Child::new(std::future::pending::<u8>(), &queue);
+            let driver = thread::spawn(move || drop(child));
+            assert_eq!(take(&mut handle), None);
+            driver.join().unwrap();
+        });
+    }
+
+    /// A child finishing while its handle is dropped: the output is dropped
+    /// once, by whichever side comes second.
+    #[test]
+    fn an_output_made_as_its_handle_leaves_is_dropped_once() {
+        model(|| {
+            let queue = Arc::new(ReadyQueue::default());
+            let witness = Arc::new(());
+            let (mut child, handle) = Child::new(std::future::ready(witness.clone()), &queue);
+            let driver = thread::spawn(move || assert_eq!(child.poll(), Polled::Finished));
+            drop(handle);
+            driver.join().unwrap();
+            assert_eq!(Arc::strong_count(&witness), 1, "the output was dropped");
+        });
+    }
+
+    /// Pending on its first poll, after handing its waker to a new thread
+    /// that wakes it; ready on the second.
+    struct WokenElsewhere {
+        waker: Arc<std::sync::Mutex<Option<thread::JoinHandle<()>>>>,
+        polled: bool,
+    }
+
+    impl Future for WokenElsewhere {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.polled {
+                return Poll::Ready(());
+            }
+            self.polled = true;
+            let waker = cx.waker().clone();
+            let thread = thread::spawn(move || waker.wake());
+            *self.waker.lock().unwrap() = Some(thread);
+            Poll::Pending
+        }
+    }
+
+    /// A wake from another thread while the child is polled, or after:
+    /// exactly one of the two ways back to the driver, the poll reporting
+    /// `Woken` or the child's index in the ready queue.
+    #[test]
+    fn a_wake_racing_its_poll_is_seen_once() {
+        model(|| {
+            let queue = Arc::new(ReadyQueue::default());
+            let waker = Arc::new(std::sync::Mutex::new(None));
+            let future = WokenElsewhere {
+                waker: waker.clone(),
+                polled: false,
+            };
+            let (mut child, mut handle) = Child::new(future, &queue);
+            child.set_index(3);
+            let polled = child.poll();
+            let thread = waker
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the first poll spawns it");
+            thread.join().unwrap();
+            let ready = std::mem::take(&mut queue.lock().ready);
+            match polled {
+                Polled::Woken => assert_eq!(ready, []),
+                Polled::Pending => assert_eq!(ready, [3]),
+                Polled::Finished => panic!("pending on its first poll"),
+            }
+            assert_eq!(child.poll(), Polled::Finished);
+            assert_eq!(take(&mut handle), Some(()));
+        });
     }
 }
