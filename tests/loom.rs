@@ -1,7 +1,8 @@
 //! loom models of the lock-free paths: the semaphore's fast paths racing its
 //! locked slow paths (acquire, release, cancel, close, resize), the cancel
-//! token's cancel racing waiters and children, and the rate limiter's
-//! lock-free check racing another check and a waiter's give-back; on two or three
+//! token's cancel racing waiters and children, the rate limiter's
+//! lock-free check racing another check and a waiter's give-back, and the
+//! in-place combinators' wakers firing from other threads; on two or three
 //! threads with bounded preemptions. loom explores every interleaving within
 //! the bound and fails on a lost wake-up (as a deadlock) or a broken count.
 //!
@@ -325,5 +326,86 @@ fn rate_give_back_races_a_check_that_spends_it() {
             limiter.check().is_err(),
             "a second cell at 3 ms with a burst of one"
         );
+    });
+}
+
+// The in-place combinators: each future's waker, woken from other threads
+// while the combinator polls.
+
+/// A one-shot signal that another thread fires: what the futures in the
+/// combinator models wait for.
+#[derive(Default)]
+struct Signal {
+    fired: loom::sync::atomic::AtomicBool,
+    waker: loom::sync::Mutex<Option<Waker>>,
+}
+
+impl Signal {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::SeqCst);
+        let waker = self.waker.lock().unwrap().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Ready with `value` once fired; files the waker before looking.
+    async fn wait(&self, value: u8) -> u8 {
+        std::future::poll_fn(|cx| {
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.fired.load(Ordering::SeqCst) {
+                Poll::Ready(value)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Two futures of a `join_all` woken from threads of their own while the
+/// combinator polls, the first twice in a row (one thread fires both its
+/// signals): no wake is lost, and the outputs keep their order.
+#[test]
+fn join_all_wakes_from_other_threads() {
+    model(|| {
+        let signals: [Arc<Signal>; 3] = Default::default();
+        let twice = {
+            let signals = signals.clone();
+            thread::spawn(move || {
+                signals[0].fire();
+                signals[1].fire();
+            })
+        };
+        let once = {
+            let signal = signals[2].clone();
+            thread::spawn(move || signal.fire())
+        };
+        let first = async { signals[0].wait(0).await + signals[1].wait(1).await };
+        let second = async { signals[2].wait(2).await };
+        let outputs = loom::future::block_on(portasync::join_all([
+            Box::pin(first) as Pin<Box<dyn Future<Output = u8>>>,
+            Box::pin(second),
+        ]));
+        assert_eq!(outputs, [1, 2]);
+        twice.join().unwrap();
+        once.join().unwrap();
+    });
+}
+
+/// A `race` whose one future that can finish is fired from another thread
+/// while the combinator polls: it wins.
+#[test]
+fn race_wakes_from_another_thread() {
+    model(|| {
+        let signal = Arc::new(Signal::default());
+        let firer = {
+            let signal = signal.clone();
+            thread::spawn(move || signal.fire())
+        };
+        let never = Arc::new(Signal::default());
+        let winner = loom::future::block_on(portasync::race([never.wait(0), signal.wait(1)]));
+        assert_eq!(winner, (1, 1));
+        firer.join().unwrap();
     });
 }

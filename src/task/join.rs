@@ -9,8 +9,9 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+// loom's under `--cfg portasync_loom` (`tests/loom.rs`).
+use crate::primitives::{AtomicBool, Mutex, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 /// Which futures woke since the last poll, and whom to tell.
