@@ -2,7 +2,8 @@
 //! locked slow paths (acquire, release, cancel, close, resize), the cancel
 //! token's cancel racing waiters and children, the rate limiter's
 //! lock-free check racing another check and a waiter's give-back, and the
-//! in-place combinators' wakers firing from other threads; on two or three
+//! wakers of the in-place combinators and of a scope firing from other
+//! threads; on two or three
 //! threads with bounded preemptions. loom explores every interleaving within
 //! the bound and fails on a lost wake-up (as a deadlock) or a broken count.
 //!
@@ -406,6 +407,31 @@ fn race_wakes_from_another_thread() {
         let never = Arc::new(Signal::default());
         let winner = loom::future::block_on(portasync::race([never.wait(0), signal.wait(1)]));
         assert_eq!(winner, (1, 1));
+        firer.join().unwrap();
+    });
+}
+
+/// A scope whose child and body each wait for a signal that another thread
+/// fires, one after the other, while the scope's driver polls: the
+/// child's wake reaches the ready queue and the body's its own waker, and
+/// neither is lost.
+#[test]
+fn scope_wakes_from_another_thread() {
+    model(|| {
+        let signals: [Arc<Signal>; 2] = Default::default();
+        let firer = {
+            let signals = signals.clone();
+            thread::spawn(move || {
+                signals[0].fire();
+                signals[1].fire();
+            })
+        };
+        let total = loom::future::block_on(portasync::scope(async |s| {
+            let child = s.spawn(signals[0].wait(1));
+            let body = signals[1].wait(2).await;
+            child.await + body
+        }));
+        assert_eq!(total, 3);
         firer.join().unwrap();
     });
 }
