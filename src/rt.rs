@@ -314,16 +314,18 @@ cfg_any_runtime! {
     }
 }
 
-/// The executor's own handle of a task spawned by [`spawn_bare`], which
-/// smol and tokio give: smol's task (dropping it cancels the task) or
-/// tokio's join handle (dropping it detaches the task). Holding it lets the
-/// task's memory be freed where the handle is dropped.
+/// The executor's own handle of a task spawned by [`spawn_bare`]: smol's
+/// task (dropping it cancels the task), or tokio's or async-std's join
+/// handle (dropping it detaches the task). Holding it lets the task's
+/// memory be freed where the handle is dropped.
 #[derive(Debug)]
 pub(crate) enum BareTask {
     #[cfg(feature = "smol")]
     Smol(async_task::Task<()>),
     #[cfg(feature = "tokio")]
     Tokio(::tokio::task::JoinHandle<()>),
+    #[cfg(feature = "async-std")]
+    AsyncStd(::async_std::task::JoinHandle<()>),
 }
 
 impl BareTask {
@@ -332,19 +334,22 @@ impl BareTask {
         match self {
             #[cfg(feature = "smol")]
             Self::Smol(task) => task.detach(),
-            // A tokio task runs on when its handle is dropped.
+            // Tokio and async-std tasks run on when their handle is dropped.
             #[cfg(feature = "tokio")]
             Self::Tokio(handle) => drop(handle),
+            #[cfg(feature = "async-std")]
+            Self::AsyncStd(handle) => drop(handle),
         }
     }
 }
 
 /// Spawns `future` on `rt` for a caller that catches its panics and reports
-/// its end itself (task groups). On smol and tokio (and `Auto`, which is
-/// one of them but with async-std alone) it goes straight onto the
-/// executor, without the panic catching (and on smol the lock) that
+/// its end itself (task groups). On smol, tokio and async-std (and `Auto`,
+/// which is one of them) it goes straight onto the executor, without the
+/// panic catching (and on smol the lock, on async-std the abort flag) that
 /// [`JoinHandle`] adds, and the executor's own handle is returned.
-/// Elsewhere the task is detached and `None` returned.
+/// Elsewhere (a runtime of the caller's own) the task is detached and
+/// `None` returned.
 ///
 /// The type tests are on `'static` types, so they are decided at compile
 /// time.
@@ -352,7 +357,7 @@ pub(crate) fn spawn_bare<R: Spawn, F>(rt: &R, future: F) -> Option<BareTask>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    #[cfg(any(feature = "smol", feature = "tokio"))]
+    #[cfg(any(feature = "smol", feature = "tokio", feature = "async-std"))]
     {
         let any: &dyn std::any::Any = rt;
         #[cfg(feature = "smol")]
@@ -363,6 +368,10 @@ where
         if let Some(tokio) = any.downcast_ref::<Tokio>() {
             return Some(BareTask::Tokio(tokio.handle().spawn(future)));
         }
+        #[cfg(feature = "async-std")]
+        if any.is::<AsyncStd>() {
+            return Some(BareTask::AsyncStd(::async_std::task::spawn(future)));
+        }
         // Asked only for `Auto`: the other runtimes' groups would pay
         // tokio's context lookup on every spawn for nothing.
         if any.is::<Auto>() {
@@ -372,6 +381,8 @@ where
             }
             #[cfg(feature = "smol")]
             return Some(BareTask::Smol(fallback().spawn_bare(future)));
+            #[cfg(all(feature = "async-std", not(feature = "smol")))]
+            return Some(BareTask::AsyncStd(::async_std::task::spawn(future)));
         }
     }
     rt.spawn(future).detach();
