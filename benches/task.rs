@@ -1,6 +1,6 @@
 //! Spawn and join 10,000 trivial tasks through a TaskGroup beside raw
-//! spawning and tokio's JoinSet; join_all beside futures' join_all; all in
-//! the same run.
+//! spawning (smol, and async-std with its feature) and tokio's JoinSet;
+//! join_all beside futures' join_all; all in the same run.
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -57,6 +57,26 @@ fn groups(c: &mut Criterion) {
     group.bench_function("tokio/TaskGroup", |b| {
         b.iter(|| runtime.block_on(group_sum(Tokio::from_handle(runtime.handle().clone()))))
     });
+    #[cfg(feature = "async-std")]
+    {
+        group.bench_function("async-std/raw spawn + Vec", |b| {
+            b.iter(|| {
+                async_std::task::block_on(async {
+                    let tasks: Vec<_> = (0..TASKS)
+                        .map(|i| async_std::task::spawn(async move { black_box(i) }))
+                        .collect();
+                    let mut sum = 0;
+                    for task in tasks {
+                        sum += task.await;
+                    }
+                    sum
+                })
+            })
+        });
+        group.bench_function("async-std/TaskGroup", |b| {
+            b.iter(|| async_std::task::block_on(group_sum(portasync::rt::AsyncStd)))
+        });
+    }
     group.finish();
 }
 
