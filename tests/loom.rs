@@ -364,6 +364,12 @@ impl Signal {
     }
 }
 
+/// A thread that fires `signals` one after the other.
+fn fire_in_turn(signals: &[Arc<Signal>]) -> thread::JoinHandle<()> {
+    let signals = signals.to_vec();
+    thread::spawn(move || signals.iter().for_each(|signal| signal.fire()))
+}
+
 /// Two futures of a `join_all` woken from threads of their own while the
 /// combinator polls, the first twice in a row (one thread fires both its
 /// signals): no wake is lost, and the outputs keep their order.
@@ -371,17 +377,8 @@ impl Signal {
 fn join_all_wakes_from_other_threads() {
     model(|| {
         let signals: [Arc<Signal>; 3] = Default::default();
-        let twice = {
-            let signals = signals.clone();
-            thread::spawn(move || {
-                signals[0].fire();
-                signals[1].fire();
-            })
-        };
-        let once = {
-            let signal = signals[2].clone();
-            thread::spawn(move || signal.fire())
-        };
+        let twice = fire_in_turn(&signals[..2]);
+        let once = fire_in_turn(&signals[2..]);
         let first = async { signals[0].wait(0).await + signals[1].wait(1).await };
         let second = async { signals[2].wait(2).await };
         let outputs = loom::future::block_on(portasync::join_all([
@@ -400,10 +397,7 @@ fn join_all_wakes_from_other_threads() {
 fn race_wakes_from_another_thread() {
     model(|| {
         let signal = Arc::new(Signal::default());
-        let firer = {
-            let signal = signal.clone();
-            thread::spawn(move || signal.fire())
-        };
+        let firer = fire_in_turn(std::slice::from_ref(&signal));
         let never = Arc::new(Signal::default());
         let winner = loom::future::block_on(portasync::race([never.wait(0), signal.wait(1)]));
         assert_eq!(winner, (1, 1));
@@ -419,13 +413,7 @@ fn race_wakes_from_another_thread() {
 fn scope_wakes_from_another_thread() {
     model(|| {
         let signals: [Arc<Signal>; 2] = Default::default();
-        let firer = {
-            let signals = signals.clone();
-            thread::spawn(move || {
-                signals[0].fire();
-                signals[1].fire();
-            })
-        };
+        let firer = fire_in_turn(&signals);
         let total = loom::future::block_on(portasync::scope(async |s| {
             let child = s.spawn(signals[0].wait(1));
             let body = signals[1].wait(2).await;

@@ -1880,19 +1880,29 @@ mod loom_models {
         builder.check(f);
     }
 
+    /// Spawns a child, aborts it at once, and hands its one result to
+    /// `check`; its handle then sees it finished, and the group is empty.
+    fn abort_at_once<F>(child: fn() -> F, check: fn(Result<u8, JoinError>))
+    where
+        F: Future<Output = u8> + Send + 'static,
+    {
+        model(move || {
+            let mut group = TaskGroup::with_runtime(Threads);
+            let handle = group.spawn(child());
+            handle.abort();
+            check(block_on(group.join_next()).expect("one child"));
+            assert!(handle.is_finished());
+            assert!(block_on(group.join_next()).is_none());
+        });
+    }
+
     /// A child that waits for ever, aborted while it files its waker: it
     /// either sees the bit or is woken to see it, stops, and the joiner gets
     /// its cancellation.
     #[test]
     fn an_abort_stops_a_waiting_child() {
-        model(|| {
-            let mut group = TaskGroup::with_runtime(Threads);
-            let handle = group.spawn(std::future::pending::<u8>());
-            handle.abort();
-            let result = block_on(group.join_next()).expect("one child");
+        abort_at_once(std::future::pending, |result| {
             assert!(result.unwrap_err().is_cancelled());
-            assert!(handle.is_finished());
-            assert!(block_on(group.join_next()).is_none());
         });
     }
 
@@ -1900,17 +1910,13 @@ mod loom_models {
     /// either its output or its cancellation.
     #[test]
     fn an_abort_races_a_finishing_child() {
-        model(|| {
-            let mut group = TaskGroup::with_runtime(Threads);
-            let handle = group.spawn(async { 7u8 });
-            handle.abort();
-            match block_on(group.join_next()).expect("one child") {
+        abort_at_once(
+            || async { 7 },
+            |result| match result {
                 Ok(output) => assert_eq!(output, 7),
                 Err(error) => assert!(error.is_cancelled()),
-            }
-            assert!(handle.is_finished());
-            assert!(block_on(group.join_next()).is_none());
-        });
+            },
+        );
     }
 
     /// Two children report while the joiner waits: it gets both, and each
