@@ -27,7 +27,6 @@ pub(crate) use loom::cell::UnsafeCell;
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
 #[cfg(not(portasync_loom))]
-#[allow(dead_code)] // used by some features only
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(value: T) -> Self {
         Self(std::cell::UnsafeCell::new(value))
