@@ -9,10 +9,10 @@
 //! no handle to stop it. It keeps the executor's own handle all the same
 //! ([`Held`]), only so that a finished child's task is freed on the joiner's
 //! thread when its result is taken (on a runtime of the caller's own, the
-//! task is detached at once). Children spawned one after another share a [`Batch`], which holds a bit per child
-//! for "aborted" and one for "finished", and the task waker of each child
-//! that has waited, so that an abort can wake it to stop. Spawning thus
-//! takes no lock; a finishing child takes one, `done`, where the joiner
+//! task is detached at once). Children spawned one after another share a
+//! [`Batch`], which holds a bit per child for "aborted" and one for
+//! "finished", and the task waker of each child that has waited, so that an
+//! abort can wake it to stop. Spawning thus takes no lock; a finishing child takes one, `done`, where the joiner
 //! takes every result reported so far at once. Under `max_concurrent`,
 //! children over the limit wait as boxed starters in `queue` (FIFO); each
 //! finishing child then starts the next ones, outside the lock. Lock order:
@@ -463,11 +463,12 @@ impl fmt::Debug for AbortHandle {
 /// briefly as it finishes, and the joiner once for every result reported so
 /// far. A child that waits files its task's waker once (again only if it
 /// changes), so that an abort can wake it. On smol, tokio and async-std the
-/// group keeps the runtime's handle of each child until its result is taken, as a
-/// `JoinSet` or a `Vec` of handles would: a finished child's task is then freed on
-/// the joiner's thread, not the executor's, which the allocator serves
-/// faster. A child that runs on while those spawned after it are joined
-/// cannot make the group hold more than twice its unjoined children.
+/// group keeps the runtime's handle of each child until its result is
+/// taken, as a `JoinSet` or a `Vec` of handles would: a finished child's
+/// task is then freed on the joiner's thread, not the executor's, which
+/// the allocator serves faster. A child that runs on while those spawned
+/// after it are joined cannot make the group hold more than twice its
+/// unjoined children.
 ///
 /// # Examples
 ///
@@ -515,10 +516,10 @@ struct Local<T, R> {
 }
 
 /// The executor's handles of the children spawned directly (on smol, tokio
-/// and async-std), by spawn number. A child stops itself when aborted, so they are
-/// not needed for that: they are kept so that a finished child's task is
-/// freed here, on the joiner's thread, when its result is taken, as with a
-/// `Vec` of handles or a `JoinSet`. Freed on the executor's threads
+/// and async-std), by spawn number. A child stops itself when aborted, so
+/// they are not needed for that: they are kept so that a finished child's
+/// task is freed here, on the joiner's thread, when its result is taken, as
+/// with a `Vec` of handles or a `JoinSet`. Freed on the executor's threads
 /// instead, every task crossed threads in the allocator: on smol a
 /// 10,000-task spawn-and-join took about twice as long as smol's own spawn
 /// with a `Vec` of handles, against 1.1 to 1.3 times (from run to run)
