@@ -1607,18 +1607,90 @@ impl<T, R: Timer> fmt::Debug for ShutdownGraceful<'_, T, R> {
     }
 }
 
-#[cfg(all(test, feature = "smol"))]
-mod tests {
+/// The executor's handles a group holds, on each runtime that gives one
+/// (and `Auto`, which falls back to smol or, without it, async-std).
+#[cfg(all(test, any(feature = "smol", feature = "tokio", feature = "async-std")))]
+mod held_tests {
     use super::*;
-    use crate::rt::Smol;
 
-    fn held<T, R>(group: &mut TaskGroup<T, R>) -> usize {
+    pub(super) fn held<T, R>(group: &mut TaskGroup<T, R>) -> usize {
         let local = group
             .local
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         local.held.handles.len()
     }
+
+    /// A child that never ends keeps the front of the held handles while
+    /// thousands behind it finish and are joined: what the group holds
+    /// follows what is unjoined, not everything ever spawned.
+    #[cfg(feature = "smol")]
+    #[test]
+    fn held_handles_follow_the_unjoined_children() {
+        smol::block_on(held_handles_follow(crate::rt::Smol::global()));
+    }
+
+    /// The same on tokio, whose join handles a group holds too.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_handles_are_held_and_follow_the_unjoined_children() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let rt = crate::rt::Tokio::from_handle(runtime.handle().clone());
+        runtime.block_on(held_handles_follow(rt));
+    }
+
+    /// The same on async-std, whose join handles a group holds too.
+    #[cfg(feature = "async-std")]
+    #[test]
+    fn async_std_handles_are_held_and_follow_the_unjoined_children() {
+        async_std::task::block_on(held_handles_follow(crate::rt::AsyncStd));
+    }
+
+    /// The same on `Auto` outside tokio: smol, or async-std without smol
+    /// (`.ci/run` tests the async-std feature alone for this).
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    #[test]
+    fn auto_handles_are_held_and_follow_the_unjoined_children() {
+        futures_lite::future::block_on(held_handles_follow(Auto));
+    }
+
+    async fn held_handles_follow<R: Spawn>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        let stuck = group.spawn(async {
+            std::future::pending::<()>().await;
+            u64::MAX
+        });
+        let filed = |group: &mut TaskGroup<u64, R>| {
+            let local = group
+                .local
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            local.held.handles.iter().flatten().count()
+        };
+        assert_eq!(filed(&mut group), 1, "the runtime's handle is held");
+        let mut sum = 0;
+        for i in 0..10_000 {
+            group.spawn(async move { i });
+            sum += group.join_next().await.unwrap().unwrap();
+            assert!(held(&mut group) <= 2 * (group.len() + 1) + BATCH);
+        }
+        assert_eq!(sum, 10_000 * 9_999 / 2);
+        assert_eq!(group.len(), 1);
+        stuck.abort();
+        assert!(group.join_next().await.unwrap().unwrap_err().is_cancelled());
+        assert_eq!(held(&mut group), 0, "joined children hold nothing");
+    }
+}
+
+#[cfg(all(test, feature = "smol"))]
+mod tests {
+    use super::*;
+    use crate::rt::Smol;
+
+    use super::held_tests::held;
 
     /// What a group adds to each child's task stays at four words: the
     /// batch, the filed waker, and a byte each for the index and the flags.
@@ -1743,60 +1815,6 @@ mod tests {
             drop(closed);
             assert_numbered(numbered(&mut group).await, 197, ABORT);
         });
-    }
-
-    /// A child that never ends keeps the front of the held handles while
-    /// thousands behind it finish and are joined: what the group holds
-    /// follows what is unjoined, not everything ever spawned.
-    #[test]
-    fn held_handles_follow_the_unjoined_children() {
-        smol::block_on(held_handles_follow(Smol::global()));
-    }
-
-    /// The same on tokio, whose join handles a group holds too.
-    #[cfg(feature = "tokio")]
-    #[test]
-    fn tokio_handles_are_held_and_follow_the_unjoined_children() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let rt = crate::rt::Tokio::from_handle(runtime.handle().clone());
-        runtime.block_on(held_handles_follow(rt));
-    }
-
-    /// The same on async-std, whose join handles a group holds too.
-    #[cfg(feature = "async-std")]
-    #[test]
-    fn async_std_handles_are_held_and_follow_the_unjoined_children() {
-        async_std::task::block_on(held_handles_follow(crate::rt::AsyncStd));
-    }
-
-    async fn held_handles_follow<R: Spawn>(rt: R) {
-        let mut group = TaskGroup::with_runtime(rt);
-        let stuck = group.spawn(async {
-            std::future::pending::<()>().await;
-            u64::MAX
-        });
-        let filed = |group: &mut TaskGroup<u64, R>| {
-            let local = group
-                .local
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner);
-            local.held.handles.iter().flatten().count()
-        };
-        assert_eq!(filed(&mut group), 1, "the runtime's handle is held");
-        let mut sum = 0;
-        for i in 0..10_000 {
-            group.spawn(async move { i });
-            sum += group.join_next().await.unwrap().unwrap();
-            assert!(held(&mut group) <= 2 * (group.len() + 1) + BATCH);
-        }
-        assert_eq!(sum, 10_000 * 9_999 / 2);
-        assert_eq!(group.len(), 1);
-        stuck.abort();
-        assert!(group.join_next().await.unwrap().unwrap_err().is_cancelled());
-        assert_eq!(held(&mut group), 0, "joined children hold nothing");
     }
 
     /// A spawn number left unfiled (its spawn panicked) does not shift the
