@@ -9,9 +9,12 @@ mod suite {
     use futures_lite::future;
     use portasync::rt::Runtime;
     use portasync::{JoinError, TaskGroup};
+    use std::future::Future;
     use std::panic::AssertUnwindSafe;
+    use std::pin::Pin;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
     use std::time::Duration;
 
     /// `n` gates: a child waits on its gate; the test opens them one by one.
@@ -146,6 +149,128 @@ mod suite {
         within(started.recv()).await.unwrap();
         drop(group);
         within(dropped.wait()).await;
+    }
+
+    /// Returns at once, but keeps what it holds until it is dropped (as a
+    /// hand-written or combinator future may).
+    struct ReadyHolding<T, G> {
+        value: Option<T>,
+        _held: G,
+    }
+
+    impl<T: Unpin, G: Unpin> Future for ReadyHolding<T, G> {
+        type Output = T;
+
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<T> {
+            Poll::Ready(self.value.take().expect("polled after it returned"))
+        }
+    }
+
+    /// Takes a while to drop what it holds, so that a joiner that does not
+    /// wait for the drop sees it unfinished.
+    struct SlowToDrop<G>(Option<G>);
+
+    impl<G> Drop for SlowToDrop<G> {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(self.0.take());
+        }
+    }
+
+    pub(crate) async fn a_result_comes_after_the_childs_destructors<R: Runtime>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        let (guard, dropped) = drop_probe();
+        group.spawn(ReadyHolding {
+            value: Some(Err::<(), _>("broken")),
+            _held: SlowToDrop(Some(guard)),
+        });
+        let err = within(group.try_join()).await.unwrap_err();
+        assert_eq!(err.errors(), ["broken"]);
+        assert!(
+            dropped.now(),
+            "try_join returned while the failed child still held its guard"
+        );
+    }
+
+    /// Panics when dropped.
+    struct PanicsWhenDropped;
+
+    impl Drop for PanicsWhenDropped {
+        fn drop(&mut self) {
+            panic!("expected panic: in a destructor");
+        }
+    }
+
+    pub(crate) async fn a_panicking_destructor_is_the_childs_panic<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        let mut group = TaskGroup::with_runtime(rt);
+        // Dropped after the child returned.
+        group.spawn(ReadyHolding {
+            value: Some(1),
+            _held: PanicsWhenDropped,
+        });
+        let finished = within(group.join_next()).await.unwrap();
+        assert!(finished.unwrap_err().is_panic());
+        // Dropped when the child is aborted.
+        let bomb = PanicsWhenDropped;
+        let stuck = group.spawn(async move {
+            let _bomb = bomb;
+            future::pending::<i32>().await
+        });
+        stuck.abort();
+        let aborted = within(group.join_next()).await.unwrap();
+        assert!(aborted.unwrap_err().is_panic());
+        assert!(stuck.is_finished());
+    }
+
+    /// Waits until `done` holds.
+    async fn until(done: impl Fn() -> bool) {
+        within(async {
+            while !done() {
+                future::yield_now().await;
+            }
+        })
+        .await;
+    }
+
+    pub(crate) async fn raising_the_limit_starts_queued_children<R: Runtime>(rt: R) {
+        let started = Arc::new(AtomicUsize::new(0));
+        let mut group = TaskGroup::with_runtime(rt).max_concurrent(1);
+        for _ in 0..3 {
+            let started = started.clone();
+            group.spawn(async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                future::pending::<()>().await
+            });
+        }
+        until(|| started.load(Ordering::SeqCst) == 1).await;
+        // No child finishes and none is spawned: the new limit alone starts them.
+        let mut group = group.max_concurrent(3);
+        until(|| started.load(Ordering::SeqCst) == 3).await;
+        within(group.shutdown()).await;
+    }
+
+    pub(crate) async fn dropping_the_group_drops_queued_children_unstarted<R: Runtime>(rt: R) {
+        let started = Arc::new(AtomicUsize::new(0));
+        let mut group = TaskGroup::with_runtime(rt).max_concurrent(1);
+        let probes: Vec<_> = (0..20)
+            .map(|_| {
+                let (guard, dropped) = drop_probe();
+                let started = started.clone();
+                group.spawn(async move {
+                    let _guard = guard;
+                    started.fetch_add(1, Ordering::SeqCst);
+                    future::pending::<()>().await
+                });
+                dropped
+            })
+            .collect();
+        until(|| started.load(Ordering::SeqCst) == 1).await;
+        drop(group);
+        for probe in &probes {
+            within(probe.wait()).await;
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 1, "a queued child started");
     }
 
     pub(crate) async fn shutdown_waits_until_all_stopped<R: Runtime>(rt: R) {
@@ -422,6 +547,10 @@ macro_rules! task_suite {
                 try_join_all_ok_in_spawn_order,
                 a_child_panic_cancels_the_rest_then_reaches_the_joiner,
                 dropping_the_group_cancels_every_task,
+                a_result_comes_after_the_childs_destructors,
+                a_panicking_destructor_is_the_childs_panic,
+                raising_the_limit_starts_queued_children,
+                dropping_the_group_drops_queued_children_unstarted,
                 shutdown_waits_until_all_stopped,
                 max_concurrent_starts_queued_tasks_in_fifo_order,
                 join_next_loses_nothing_in_a_select,
@@ -495,6 +624,37 @@ mod graceful_on_manual_clock {
             assert_eq!(report.finished().len(), 1);
             assert!(dropped.now());
         });
+    }
+}
+
+/// Only tokio's runtimes shut down under a living group: what is spawned
+/// on one that has is dropped at once, inside the spawn.
+#[cfg(feature = "tokio")]
+mod runtime_shutdown {
+    use crate::common::tokio_runtime;
+    use futures_lite::future::{self, block_on};
+    use portasync::TaskGroup;
+    use portasync::rt::Tokio;
+
+    /// Each queued child is then started and dropped in turn: one after
+    /// another, not each from inside the last one's report (that recursion
+    /// overflowed the stack at about a thousand queued children).
+    #[test]
+    fn a_long_queue_is_cancelled_child_by_child() {
+        const CHILDREN: usize = 20_000;
+        let runtime = tokio_runtime();
+        let mut group =
+            TaskGroup::with_runtime(Tokio::from_handle(runtime.handle().clone())).max_concurrent(1);
+        for _ in 0..CHILDREN {
+            group.spawn(future::pending::<()>());
+        }
+        drop(runtime);
+        let mut cancelled = 0;
+        while let Some(result) = block_on(group.join_next()) {
+            assert!(result.unwrap_err().is_cancelled());
+            cancelled += 1;
+        }
+        assert_eq!(cancelled, CHILDREN);
     }
 }
 

@@ -1,9 +1,10 @@
 //! `TaskGroup`: a set of spawned tasks that the group owns.
 //!
-//! Each child runs inside a [`Child`] wrapper whose [`Reporter`] is dropped
-//! after the child's future, and reports the result (or `Cancelled`) into
-//! the group's queue of finished children: so a result is only seen once the
-//! child's destructors have run, and completion order comes for free.
+//! Each child runs inside a [`Child`] wrapper that drops the child's future
+//! in place as soon as it is done (finished, panicked or aborted), then has
+//! its [`Reporter`] report the result (or `Cancelled`) into the group's
+//! queue of finished children: so a result is only seen once the child's
+//! destructors have run, and completion order comes for free.
 //!
 //! The wrapper itself stops the child when it is aborted, so the group needs
 //! no handle to stop it. It keeps the executor's own handle all the same
@@ -61,6 +62,8 @@ struct Queue<R> {
     started: usize,
     /// The group is gone: start nothing more.
     closed: bool,
+    /// A caller of [`start_queued`] is starting children.
+    starting: bool,
 }
 
 /// A child's result as it reported it.
@@ -90,8 +93,6 @@ struct Shared<T, R> {
     limited: AtomicBool,
     /// `max_concurrent`.
     limit: AtomicUsize,
-    /// The group is gone.
-    closed: AtomicBool,
     rt: R,
     token: CancelToken,
 }
@@ -114,23 +115,49 @@ impl<T, R> Shared<T, R> {
 
 /// Starts waiting children, oldest first, while the limit allows; each is
 /// spawned outside the lock and detached.
+///
+/// One caller at a time does the starting (`Queue::starting`): any other
+/// leaves it to that one, which looks again after every start. Without
+/// that, a runtime that drops what is spawned on it (one shutting down)
+/// would recurse here once per queued child (the dropped child reports, and
+/// its report starts the next) until the stack overflowed.
 fn start_queued<T, R>(shared: &Shared<T, R>) {
+    let mut owner: Option<Starting<'_, T, R>> = None;
     loop {
         let starter = {
             let mut queue = shared.queue();
+            if owner.is_none() && queue.starting {
+                return;
+            }
             let limit = shared.limit.load(Ordering::Acquire);
             if queue.closed || queue.waiting.is_empty() || shared.running(&queue) >= limit {
+                // Under the lock, where the others look: none of them can
+                // have left work to this one since it looked.
+                queue.starting = false;
+                std::mem::forget(owner);
                 return;
             }
             let Some((_, starter)) = queue.waiting.pop_front() else {
                 unreachable!("checked just above")
             };
             queue.started = queue.started.wrapping_add(1);
+            queue.starting = true;
+            owner.get_or_insert_with(|| Starting(shared));
             starter
         };
         if let Some(task) = starter(&shared.rt) {
             task.detach();
         }
+    }
+}
+
+/// Gives up the starting should a spawn panic, so that later reports and
+/// spawns start the queue again.
+struct Starting<'a, T, R>(&'a Shared<T, R>);
+
+impl<T, R> Drop for Starting<'_, T, R> {
+    fn drop(&mut self) {
+        self.0.queue().starting = false;
     }
 }
 
@@ -284,13 +311,36 @@ impl<T, R> Drop for Reporter<T, R> {
 
 pin_project_lite::pin_project! {
     /// A child as it runs on the executor: stops when aborted, catches its
-    /// panic, and reports.
+    /// panic, and reports. The future is dropped in place before any
+    /// report, so that whoever sees a result also sees the child's
+    /// destructors done (a hand-written future may hold a permit or a
+    /// connection until it is dropped, after it returned `Ready`).
     struct Child<F, T, R> {
+        // `None` once dropped.
         #[pin]
-        future: F,
-        // After `future`: dropped after it.
+        future: Option<F>,
         reporter: Reporter<T, R>,
     }
+
+    impl<F, T, R> PinnedDrop for Child<F, T, R> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped unfinished: by the runtime (shutting down, or a
+            // dropped handle), or with its starter while queued.
+            let this = this.project();
+            if !this.reporter.reported {
+                let panic = drop_in_place(this.future).err();
+                this.reporter.report(Err(panic.unwrap_or(JoinError::Cancelled)));
+            }
+        }
+    }
+}
+
+/// Drops a child's future where it is pinned; a panic on the way is the
+/// child's (unless it already panicked: the first panic is the one kept).
+fn drop_in_place<F>(mut future: Pin<&mut Option<F>>) -> Result<(), JoinError> {
+    // A panicking destructor still leaves `None` in place: an assignment
+    // writes the new value on unwinding too.
+    catch_unwind(AssertUnwindSafe(|| future.set(None))).map_err(JoinError::panicked)
 }
 
 impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {
@@ -299,24 +349,28 @@ impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
         let reporter = this.reporter;
-        if reporter.aborted() {
-            // Done: the executor drops the future, then the reporter
-            // reports the cancellation.
-            return Poll::Ready(());
-        }
-        let future = this.future;
-        let result = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => {
-                return if reporter.wait(cx.waker()) {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                };
-            }
-            Ok(Poll::Ready(value)) => Ok(value),
-            Err(payload) => Err(JoinError::panicked(payload)),
+        let mut slot = this.future;
+        let result = match slot.as_mut().as_pin_mut() {
+            // Polled again after it reported: nothing more to do.
+            None => return Poll::Ready(()),
+            Some(_) if reporter.aborted() => Err(JoinError::Cancelled),
+            Some(future) => match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                Ok(Poll::Pending) => {
+                    if !reporter.wait(cx.waker()) {
+                        return Poll::Pending;
+                    }
+                    Err(JoinError::Cancelled) // aborted meanwhile
+                }
+                Ok(Poll::Ready(value)) => Ok(value),
+                Err(payload) => Err(JoinError::panicked(payload)),
+            },
         };
-        reporter.report(result);
+        let dropped = drop_in_place(slot);
+        reporter.report(match (result, dropped) {
+            (Err(JoinError::Panicked(first)), _) => Err(JoinError::Panicked(first)),
+            (_, Err(panic)) => Err(panic),
+            (result, Ok(())) => result,
+        });
         Poll::Ready(())
     }
 }
@@ -343,8 +397,8 @@ impl<T: Send + 'static, R: Send + Sync + 'static> Control for Batch<T, R> {
     }
 
     fn is_finished(&self, index: usize) -> bool {
+        // Every child reports, also after the group is gone.
         self.finished.load(Ordering::Acquire) & (1 << index) != 0
-            || self.shared.closed.load(Ordering::Acquire)
     }
 }
 
@@ -614,6 +668,7 @@ impl<T, R> TaskGroup<T, R> {
             waiting: VecDeque::new(),
             started: 0,
             closed: false,
+            starting: false,
         };
         let done = Done {
             queue: VecDeque::new(),
@@ -626,7 +681,6 @@ impl<T, R> TaskGroup<T, R> {
             done: Padded(Mutex::new(done)),
             limited: AtomicBool::new(false),
             limit: AtomicUsize::new(usize::MAX),
-            closed: AtomicBool::new(false),
             rt,
             token: CancelToken::new(),
         });
@@ -678,6 +732,8 @@ impl<T, R> TaskGroup<T, R> {
         self.shared.limit.store(limit, Ordering::Release);
         self.shared.limited.store(true, Ordering::Release);
         drop(queue);
+        // A raised limit has room for children queued under the old one.
+        start_queued(&self.shared);
         self
     }
 
@@ -909,7 +965,7 @@ where
         // is already counted in `len`, and without its reporter no report
         // would come.
         let child = move |started| Child {
-            future,
+            future: Some(future),
             reporter: Reporter {
                 batch,
                 filed: None,
@@ -953,8 +1009,9 @@ where
         handle
     }
 
-    /// Waits for every child and returns their outputs in spawn order
-    /// (children aborted through an [`AbortHandle`] are left out).
+    /// Waits for every child and returns their outputs in spawn order.
+    /// Cancelled children are left out: those aborted through an
+    /// [`AbortHandle`], and any that a runtime shutting down dropped.
     ///
     /// # Panics
     ///
@@ -1034,7 +1091,8 @@ where
     /// Cancels the group's [`token`](Self::token), waits up to `grace` for
     /// the children to finish on their own, then aborts the rest and waits
     /// for them to stop. Queued children that never started are aborted at
-    /// once. The group's timer measures `grace`.
+    /// once. The token is cancelled and `grace` starts when this is called,
+    /// not when the future is first polled; the group's timer measures it.
     ///
     /// # Examples
     ///
@@ -1069,7 +1127,6 @@ where
 impl<T, R> Drop for TaskGroup<T, R> {
     fn drop(&mut self) {
         self.shared.token.cancel();
-        self.shared.closed.store(true, Ordering::Release);
         let waiting = {
             let mut queue = self.shared.queue();
             queue.closed = true;
@@ -1326,7 +1383,9 @@ impl<E> GroupError<E> {
         &self.errors[0]
     }
 
-    /// How many children were cancelled because of it.
+    /// How many children ended cancelled once the first error had come:
+    /// those it stopped, and any aborted otherwise (through an
+    /// [`AbortHandle`], or by a runtime shutting down) that ended after it.
     ///
     /// # Examples
     ///
@@ -1855,6 +1914,51 @@ mod tests {
             assert_eq!(outputs, (0..1_000).collect::<Vec<_>>());
             assert_eq!(held(&mut group), 0);
         });
+    }
+
+    /// Smol, holding every child back until `open` closes.
+    #[derive(Clone)]
+    struct Gated {
+        open: async_channel::Receiver<()>,
+    }
+
+    impl Spawn for Gated {
+        fn spawn<F>(&self, future: F) -> crate::rt::JoinHandle<F::Output>
+        where
+            F: Future + Send + 'static,
+            F::Output: Send + 'static,
+        {
+            let open = self.open.clone();
+            Smol::global().spawn(async move {
+                let _closed = open.recv().await;
+                future.await
+            })
+        }
+
+        fn spawn_blocking<F, T>(&self, f: F) -> crate::rt::JoinHandle<T>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Send + 'static,
+        {
+            Smol::global().spawn_blocking(f)
+        }
+    }
+
+    /// A dropped group aborts its children, but a child is finished only
+    /// once it has stopped: here, not before the runtime lets it run.
+    #[test]
+    fn a_child_is_finished_when_it_stops_not_when_its_group_goes() {
+        let (release, open) = async_channel::bounded::<()>(1);
+        let mut group = TaskGroup::with_runtime(Gated { open });
+        let child = group.spawn(async { 1 });
+        drop(group);
+        assert!(!child.is_finished(), "finished before it ran");
+        drop(release);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !child.is_finished() {
+            assert!(std::time::Instant::now() < deadline, "never finished");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
