@@ -344,8 +344,8 @@ async fn rate_limits() {
         Err(refused) => println!("check: refused, retry in {:?}", refused.wait_time()),
     }
 
-    // Waiters are served in the order they arrived, each woken once; a
-    // stream can be paced by the same kind of limiter.
+    // A stream can be paced by the same kind of limiter. (Concurrent
+    // waiters are served in the order they arrived, each woken once.)
     let paced = throttle(
         futures_lite::stream::iter(["a", "b", "c"]),
         &RateLimiter::new(Quota::per_second(10).burst(1)),

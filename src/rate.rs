@@ -311,9 +311,9 @@ impl Origin {
             .saturating_add(u64::from(since.subsec_nanos()))
     }
 
-    /// A sleep until `nanos` after the origin on `timer`; one that never
-    /// ends when that instant cannot be represented (a booking centuries
-    /// away), so that no stand-in deadline can fire early.
+    /// A sleep until `nanos` after the origin on `timer`; when that instant
+    /// cannot be represented (a booking centuries away), the longest sleep
+    /// the timer has (decades on the real-time timers).
     fn sleep<T: crate::rt::Timer>(self, timer: &T, nanos: u128) -> T::Sleep {
         match self.at.checked_add(duration_from_nanos(nanos)) {
             Some(deadline) => timer.sleep_until(deadline),

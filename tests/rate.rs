@@ -1502,8 +1502,10 @@ mod manual {
 #[allow(dead_code)]
 mod suite {
     use crate::common::within;
+    use futures_lite::StreamExt as _;
+    use futures_lite::future;
     use portasync::rt::Runtime;
-    use portasync::{Quota, RateLimiter, SlidingWindow};
+    use portasync::{KeyedRateLimiter, Quota, RateLimiter, SlidingWindow, throttle};
     use std::time::{Duration, Instant};
 
     pub(crate) async fn acquire_waits_for_the_rate<R: Runtime>(rt: R) {
@@ -1543,6 +1545,45 @@ mod suite {
         );
         assert_eq!(limiter.waiters(), 0);
     }
+
+    pub(crate) async fn a_dropped_waiter_lets_the_next_one_move_up<R: Runtime>(rt: R) {
+        let wall = Instant::now();
+        let limiter = RateLimiter::with_timer(Quota::per_second(20).burst(1), rt);
+        limiter.check().unwrap();
+        // The first waiter books 50 ms ahead and is dropped; the second,
+        // booked at 100 ms, is woken to re-arm its sleep on this runtime's
+        // timer, and is served from 50 ms on.
+        let first = future::poll_once(limiter.acquire()).await;
+        assert!(first.is_none());
+        let mut second = Box::pin(limiter.acquire());
+        assert!(future::poll_once(&mut second).await.is_none());
+        assert_eq!(limiter.waiters(), 1);
+        within(second).await;
+        assert!(wall.elapsed() >= Duration::from_millis(50));
+        assert_eq!(limiter.waiters(), 0);
+    }
+
+    pub(crate) async fn keyed_and_throttled_waits_complete<R: Runtime>(rt: R) {
+        let wall = Instant::now();
+        let keyed = KeyedRateLimiter::with_timer(Quota::per_second(50).burst(1), rt.clone());
+        for _ in 0..3 {
+            within(keyed.acquire(&"key")).await;
+        }
+        assert!(
+            wall.elapsed() >= Duration::from_millis(40),
+            "3 cells of one key at 50/s take 40 ms"
+        );
+
+        let wall = Instant::now();
+        let limiter = RateLimiter::with_timer(Quota::per_second(50).burst(1), rt);
+        let items: Vec<u8> =
+            within(throttle(futures_lite::stream::iter(0..3), &limiter).collect()).await;
+        assert_eq!(items, [0, 1, 2]);
+        assert!(
+            wall.elapsed() >= Duration::from_millis(40),
+            "3 items at 50/s take 40 ms"
+        );
+    }
 }
 
 #[allow(unused_macros)] // with no runtime feature there is nothing to run it on
@@ -1550,7 +1591,12 @@ macro_rules! rate_suite {
     ($module:ident, $harness:ty) => {
         mod $module {
             use crate::common::Harness;
-            rate_suite!(@tests $harness; acquire_waits_for_the_rate, waiters_on_other_tasks_all_complete);
+            rate_suite!(@tests $harness;
+                acquire_waits_for_the_rate,
+                waiters_on_other_tasks_all_complete,
+                a_dropped_waiter_lets_the_next_one_move_up,
+                keyed_and_throttled_waits_complete
+            );
         }
     };
     (@tests $harness:ty; $($test:ident),*) => {
@@ -1564,3 +1610,35 @@ rate_suite!(smol, crate::common::SmolGlobal);
 rate_suite!(tokio, crate::common::Tokio);
 #[cfg(feature = "async-std")]
 rate_suite!(async_std, crate::common::AsyncStd);
+#[cfg(any(feature = "smol", feature = "async-std"))]
+rate_suite!(auto_outside_tokio, crate::common::AutoOutsideTokio);
+#[cfg(feature = "tokio")]
+rate_suite!(auto_in_tokio, crate::common::AutoInTokio);
+
+/// `Auto` on a tokio runtime that can pause time reads tokio's clock: the
+/// limiters follow it, and an hour's wait passes at once.
+#[cfg(feature = "tokio")]
+#[test]
+fn auto_limiters_follow_paused_tokio_time() {
+    use crate::common::within;
+    use portasync::{Quota, RateLimiter, SlidingWindow};
+    use std::time::{Duration, Instant};
+
+    let runtime = ::tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let wall = Instant::now();
+        let start = ::tokio::time::Instant::now();
+        let limiter = RateLimiter::new(Quota::per_hour(1));
+        within(limiter.acquire()).await;
+        within(limiter.acquire()).await;
+        let window = SlidingWindow::new(1, Duration::from_secs(3600));
+        within(window.acquire()).await;
+        within(window.acquire()).await;
+        assert!(start.elapsed() >= Duration::from_secs(3600));
+        assert!(wall.elapsed() < Duration::from_secs(60));
+    });
+}

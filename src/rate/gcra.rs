@@ -37,7 +37,8 @@
 //! asked. The later waiters' sleeps are then late. Rather than wake them all,
 //! each is woken (to re-arm) only when the waiter ahead of it is served or
 //! dropped, so a cancellation costs one extra wake per waiter behind it, at
-//! most once each, spread over their turns.
+//! most once each, spread over their turns. A leaked waiter is never served
+//! nor dropped: those behind it keep the times they booked.
 
 use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
 use crate::primitives::{Arc, Mutex, MutexGuard};
@@ -62,7 +63,11 @@ use std::task::{Context, Poll, Waker};
 ///   [`NotUntil::wait_time`] is exact: no success before it, success at it.
 /// - **Fair**: waiters are served in the order they first polled; each books
 ///   its time at once and is woken once, by its own timer. There is no
-///   leader: a waiter that is dropped or leaked holds up nobody. `check`
+///   leader: a dropped waiter gives its cells back, and a leaked one keeps
+///   them (as if served) without stalling anyone: those behind it are served
+///   by their booked times. (They wait for the times they booked before
+///   anything ahead of the leaked waiter was given back, since the wake
+///   that moves them up is handed down the queue through it.) `check`
 ///   never takes the cells a waiter has booked.
 /// - **Live**: [`set_quota`](Self::set_quota) changes the rate and burst
 ///   while the limiter runs, keeping what has been used.

@@ -33,7 +33,8 @@ use std::task::{Context, Poll};
 ///   first polled, each woken once by its own timer. Keys never wait for
 ///   each other.
 /// - **Cost**: one clock read, one lock held for a hash lookup and a few
-///   integer operations; the key is cloned only when it is new. The map
+///   integer operations; `check` clones the key only when it is new (a
+///   waiter holds a clone of its own). The map
 ///   hashes with secret per-limiter seeds and a multiply per word of key
 ///   (hashbrown's default scheme), several times cheaper than SipHash for
 ///   integer and address keys.

@@ -6,10 +6,13 @@
 //! the events that can still matter, as runs of events admitted at the same
 //! nanosecond, each with the running total of events up to it. `n` more
 //! events at `t` (later than every event kept) fit exactly when the
-//! `(limit - n + 1)`-th newest event is at least `period` before `t`: that one
-//! is found by a binary search on the running totals, so a check costs
-//! O(log runs), and the runs that fell out of the window are dropped from
-//! the front as time passes (O(1) each). Memory is one run per distinct
+//! `(limit - n + 1)`-th newest event is at least `period` before `t`. The
+//! runs that fell out of the window are dropped from the front as time
+//! passes (O(1) each), so when what is left, plus `n`, is within the limit,
+//! the events fit without looking further: an admitted event costs O(1)
+//! (amortized over the drops). Only a refusal, which reports when the events
+//! would fit, or a waiter's booking finds that newest event, by a binary
+//! search on the running totals: O(log runs). Memory is one run per distinct
 //! admission time within the last period, plus one per waiter.
 //!
 //! A waiter books the first time at which its events fit, after every event
@@ -34,9 +37,9 @@ use std::time::Duration;
 /// length `period`, exactly.
 ///
 /// This is the asyncio sliding-window recipe (a deque of timestamps,
-/// dropping those older than the period) without its scans: a check costs
-/// O(log k) for k distinct admission times in the last period, and
-/// admitting costs O(1). Use it when the other side counts requests per
+/// dropping those older than the period) without its scans: an admitted
+/// event costs O(1) (amortized), and a refusal (which says when to come
+/// back) O(log k) for k distinct admission times in the last period. Use it when the other side counts requests per
 /// window and refuses the `n + 1`-th; a [`RateLimiter`](crate::RateLimiter)
 /// with the same `n` and `period` smooths the rate instead, and can allow
 /// up to `2n - 1` events in some windows (a full burst, then the refill).
@@ -64,8 +67,10 @@ use std::time::Duration;
 ///
 /// # Cancel safety
 ///
-/// A dropped [`WindowAcquireN`] (or [`WindowAcquire`]) whose time has not come removes its events,
-/// so later checks may use them; the waiters behind it keep their times.
+/// A dropped [`WindowAcquireN`] (or [`WindowAcquire`]) whose time has not
+/// come removes its events. The waiters behind it keep their times, and a
+/// check is never admitted ahead of a booking, so the room it frees is used
+/// once the bookings behind it are past.
 pub struct SlidingWindow<T = Auto> {
     shared: Arc<Shared<T>>,
 }
