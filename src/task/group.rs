@@ -2071,4 +2071,20 @@ mod loom_models {
             assert_eq!(block_on(group.join()), [1, 2]);
         });
     }
+
+    /// Children queued while the one running finishes: the spawns and the
+    /// reports all try to start the queue; whichever does, the others leave
+    /// it the work, and each child starts once (a lost start leaves the
+    /// joiner waiting, a deadlock). With three, the report of a child that
+    /// the starter has just started can come while the starter looks again.
+    #[test]
+    fn spawns_and_reports_all_start_the_queue() {
+        model(|| {
+            let mut group = TaskGroup::with_runtime(Threads).max_concurrent(1);
+            for i in 0..3u8 {
+                group.spawn(async move { i });
+            }
+            assert_eq!(block_on(group.join()), [0, 1, 2]);
+        });
+    }
 }
