@@ -12,7 +12,7 @@ mod manual {
     use portasync::rt::{ManualClock, Timer};
     use portasync::{
         InsufficientCapacity, KeyedRateLimiter, NotUntil, Quota, QuotaError, RateLimited,
-        RateLimiter, SlidingWindow, throttle,
+        RateLimiter, SlidingWindow, WindowAcquireN, throttle,
     };
     use proptest::prelude::*;
     use std::alloc::{GlobalAlloc, Layout, System};
@@ -439,6 +439,37 @@ mod manual {
             }
         }
 
+        /// `n` cells (1 to the burst) at `now` ticks: `Ok(new tat)`, or
+        /// `Err((when allowed, tat once booked))`; commits nothing.
+        fn test(&self, now: u128, n: u32) -> Result<u128, (u128, u128)> {
+            let start = if self.tat < now && now - self.tat < self.per_nano {
+                self.tat
+            } else {
+                self.tat.max(now)
+            };
+            let new = start.saturating_add(u128::from(n) * self.interval);
+            let earliest = new.saturating_sub(self.tau);
+            if earliest <= now {
+                Ok(new)
+            } else {
+                Err((earliest, new))
+            }
+        }
+
+        /// `ticks` of this model in the ticks of `to`, rounded up or down.
+        fn rescale(&self, ticks: u128, to: &Self, up: bool) -> u128 {
+            if self.per_nano == to.per_nano {
+                return ticks;
+            }
+            let (whole, part) = (ticks / self.per_nano, ticks % self.per_nano * to.per_nano);
+            let part = if up {
+                part.div_ceil(self.per_nano)
+            } else {
+                part / self.per_nano
+            };
+            whole.saturating_mul(to.per_nano).saturating_add(part)
+        }
+
         /// `Ok` or the exact wait in nanoseconds; `None` above the burst.
         fn check_n(&mut self, nanos: u128, n: u32) -> Option<Result<(), u128>> {
             if n > self.burst {
@@ -596,6 +627,146 @@ mod manual {
                         clock.advance(Duration::from_nanos(advance));
                         std::mem::swap(&mut current, &mut next);
                         limiter.set_quota(current);
+                        model.set_quota(current);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One step with waiters kept: how far the clock moves, then what is done.
+    #[derive(Clone, Debug)]
+    enum QueueStep {
+        /// `check_n` for this many cells (a fraction of the burst, in 1/256).
+        Check(u64, u32),
+        /// A new `acquire_n`, polled once and kept if it has to wait.
+        Wait(u64, u32),
+        /// Every kept waiter polled, oldest first.
+        PollAll(u64),
+        /// The kept waiter at this index (modulo their number) dropped.
+        Drop(u64, usize),
+        /// `set_quota` to the other quota of the case, or back.
+        OtherQuota(u64),
+    }
+
+    fn queue_steps() -> impl Strategy<Value = Vec<QueueStep>> {
+        let advance = prop_oneof![
+            3 => Just(0u64),
+            3 => 0..=1_000u64,
+            3 => 0..=10_000_000_000u64,
+            1 => 0..=(1u64 << 56),
+        ];
+        let step = prop_oneof![
+            3 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| QueueStep::Check(a, n)),
+            4 => (advance.clone(), 1..=256u32).prop_map(|(a, n)| QueueStep::Wait(a, n)),
+            2 => advance.clone().prop_map(QueueStep::PollAll),
+            2 => (advance.clone(), any::<usize>()).prop_map(|(a, i)| QueueStep::Drop(a, i)),
+            1 => advance.prop_map(QueueStep::OtherQuota),
+        ];
+        proptest::collection::vec(step, 1..100)
+    }
+
+    /// A queued waiter of the model: when it is served, and how far it
+    /// moved `tat` (what it gives back if dropped before then).
+    #[derive(Clone, Copy, Debug)]
+    struct Booked {
+        at: u128,
+        size: u128,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// With several waiters queued at once: each is ready exactly when
+        /// its booked time comes; one dropped before its time moves `tat`
+        /// and every later booking earlier by its share; `set_quota`
+        /// rescales them all; and every `check` in between answers as the
+        /// plain GCRA with those bookings.
+        #[test]
+        fn queued_waiters_match_the_plain_gcra(quota in wide_quota(), other in wide_quota(), steps in queue_steps()) {
+            let clock = ManualClock::new();
+            let limiter = RateLimiter::with_timer(quota, clock.clone());
+            let mut model = Model::new(quota);
+            let mut booked: Vec<Booked> = Vec::new();
+            let mut waiters = Vec::new();
+            let (mut current, mut next) = (quota, other);
+            for step in steps {
+                let (advance, step) = match step {
+                    QueueStep::Check(a, _) | QueueStep::Wait(a, _) | QueueStep::PollAll(a)
+                    | QueueStep::Drop(a, _) | QueueStep::OtherQuota(a) => (a, step),
+                };
+                clock.advance(Duration::from_nanos(advance));
+                let nanos = clock.elapsed().as_nanos();
+                let now = nanos * model.per_nano;
+                let cells = |fraction: u32| {
+                    let burst = u64::from(current.burst_size());
+                    u32::try_from((burst * u64::from(fraction)).div_ceil(256)).unwrap_or(u32::MAX)
+                };
+                match step {
+                    QueueStep::Check(_, fraction) => {
+                        let n = cells(fraction);
+                        let expected = model.check_n(nanos, n);
+                        match (limiter.check_n(n), expected) {
+                            (Ok(()), Some(Ok(()))) => {}
+                            (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
+                                prop_assert_eq!(refused.wait_time().as_nanos(), wait.min(Duration::MAX.as_nanos()));
+                            }
+                            (Err(RateLimited::InsufficientCapacity(_)), None) => {}
+                            (got, expected) => prop_assert!(false, "{:?} for {}, expected {:?}", got, n, expected),
+                        }
+                    }
+                    QueueStep::Wait(_, fraction) => {
+                        let n = cells(fraction).max(1);
+                        let mut acquire = Box::pin(limiter.acquire_n(n));
+                        let ready = poll(&mut acquire, Waker::noop()).is_ready();
+                        match model.test(now, n) {
+                            Ok(tat) => {
+                                prop_assert!(ready, "booked {} cells the model allows now", n);
+                                model.tat = tat;
+                            }
+                            Err((at, tat)) => {
+                                prop_assert!(!ready, "took {} cells the model books", n);
+                                booked.push(Booked { at, size: tat - model.tat });
+                                model.tat = tat;
+                                waiters.push(acquire);
+                            }
+                        }
+                    }
+                    QueueStep::PollAll(_) => {
+                        let mut index = 0;
+                        while index < waiters.len() {
+                            let ready = poll(&mut waiters[index], Waker::noop()).is_ready();
+                            prop_assert_eq!(ready, booked[index].at <= now, "waiter {} of {}", index, waiters.len());
+                            if ready {
+                                drop(waiters.remove(index));
+                                booked.remove(index);
+                            } else {
+                                index += 1;
+                            }
+                        }
+                    }
+                    QueueStep::Drop(_, index) => {
+                        if waiters.is_empty() {
+                            continue;
+                        }
+                        let index = index % waiters.len();
+                        drop(waiters.remove(index));
+                        let gone = booked.remove(index);
+                        if now < gone.at {
+                            model.tat = model.tat.saturating_sub(gone.size);
+                            for later in &mut booked[index..] {
+                                later.at = later.at.saturating_sub(gone.size);
+                            }
+                        }
+                    }
+                    QueueStep::OtherQuota(_) => {
+                        std::mem::swap(&mut current, &mut next);
+                        limiter.set_quota(current);
+                        let new = Model::new(current);
+                        for waiter in &mut booked {
+                            waiter.at = model.rescale(waiter.at, &new, true);
+                            waiter.size = model.rescale(waiter.size, &new, false);
+                        }
                         model.set_quota(current);
                     }
                 }
@@ -1408,6 +1579,11 @@ mod manual {
             "the run admitted {} events",
             events.len()
         );
+        assert_strict(&events, limit, period);
+    }
+
+    /// At most `limit` of the sorted `events` in any window of `period`.
+    fn assert_strict(events: &[u64], limit: u32, period: u64) {
         let mut end = 0;
         for (start, &at) in events.iter().enumerate() {
             while end < events.len() && events[end] < at + period {
@@ -1419,6 +1595,60 @@ mod manual {
                 end - start,
                 at + period
             );
+        }
+    }
+
+    /// The same with waiters: some booked, some dropped before their time
+    /// (giving their events back), the rest polled every nanosecond so that
+    /// each is seen served at its booked time; checks in between.
+    #[test]
+    fn window_with_waiters_is_strict_over_every_window() {
+        for seed in 0..200 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let (limit, period) = (rng.u32(1..=6), rng.u64(1..=120));
+            let clock = ManualClock::new();
+            let window =
+                SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
+            let mut events: Vec<u64> = Vec::new();
+            let mut waiters = Vec::new();
+            let served = |waiters: &mut Vec<(u32, Pin<Box<WindowAcquireN<'_, ManualClock>>>)>,
+                          events: &mut Vec<u64>,
+                          now: u64| {
+                waiters.retain_mut(|(n, waiter)| {
+                    let ready = poll(waiter, Waker::noop()).is_ready();
+                    if ready {
+                        events.extend(std::iter::repeat_n(now, *n as usize));
+                    }
+                    !ready
+                });
+            };
+            for _ in 0..400 {
+                for _ in 0..rng.u64(0..=period / 2 + 1) {
+                    clock.advance(NS);
+                    served(&mut waiters, &mut events, clock.elapsed().as_nanos() as u64);
+                }
+                let now = clock.elapsed().as_nanos() as u64;
+                let n = rng.u32(1..=limit);
+                match rng.u32(0..3) {
+                    0 => {
+                        if window.check_n(n).is_ok() {
+                            events.extend(std::iter::repeat_n(now, n as usize));
+                        }
+                    }
+                    1 => {
+                        waiters.push((n, Box::pin(window.acquire_n(n))));
+                        served(&mut waiters, &mut events, now);
+                    }
+                    _ => {
+                        if !waiters.is_empty() {
+                            drop(waiters.remove(rng.usize(0..waiters.len())));
+                        }
+                    }
+                }
+            }
+            events.sort_unstable();
+            assert!(events.len() > 20, "seed {seed}: {} events", events.len());
+            assert_strict(&events, limit, period);
         }
     }
 
