@@ -506,6 +506,51 @@ mod manual {
         }
     }
 
+    /// Checks the limiter's answer to `check_n(n)` against the model's at
+    /// `nanos` (which the model commits); `burst` is the current one.
+    fn matches_model(
+        answer: Result<(), RateLimited>,
+        model: &mut Model,
+        nanos: u128,
+        n: u32,
+        burst: u32,
+    ) -> Result<(), TestCaseError> {
+        match (answer, model.check_n(nanos, n)) {
+            (Ok(()), Some(Ok(()))) => {}
+            (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
+                prop_assert_eq!(
+                    refused.wait_time().as_nanos(),
+                    wait.min(Duration::MAX.as_nanos())
+                );
+            }
+            (Err(RateLimited::InsufficientCapacity(capacity)), None) => {
+                prop_assert_eq!(capacity, burst);
+            }
+            (got, expected) => {
+                prop_assert!(false, "{:?} for {}, expected {:?}", got, n, expected)
+            }
+        }
+        Ok(())
+    }
+
+    /// A fraction (in 1/256) of `burst` cells: 0 to just over the burst.
+    fn cells(burst: u32, fraction: u32) -> u32 {
+        let cells = (u64::from(burst) * u64::from(fraction)).div_ceil(256);
+        u32::try_from(cells).unwrap_or(u32::MAX)
+    }
+
+    /// How far the clock moves before a step: often not at all or a little,
+    /// now and then by years (up to 2.3: 100 of them stay within the 584
+    /// years the limiter counts).
+    fn advances() -> impl Strategy<Value = u64> + Clone {
+        prop_oneof![
+            4 => Just(0u64),
+            4 => 0..=1_000u64,
+            3 => 0..=10_000_000_000u64,
+            1 => 0..=(1u64 << 56),
+        ]
+    }
+
     /// Quotas whose numbers stress the one-word path: whole nanoseconds,
     /// billions of ticks per nanosecond, buckets far beyond 64 bits.
     fn wide_quota() -> impl Strategy<Value = Quota> {
@@ -549,14 +594,7 @@ mod manual {
     }
 
     fn steps() -> impl Strategy<Value = Vec<Step>> {
-        let advance = prop_oneof![
-            4 => Just(0u64),
-            4 => 0..=1_000u64,
-            2 => 0..=10_000_000_000u64,
-            // Up to 2.3 years: 80 of them stay within the 584 years the
-            // limiter counts.
-            1 => 0..=(1u64 << 56),
-        ];
+        let advance = advances();
         let step = prop_oneof![
             6 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::Check(a, n)),
             2 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::AcquireDropped(a, n)),
@@ -580,35 +618,17 @@ mod manual {
             let mut model = Model::new(quota);
             let (mut current, mut next) = (quota, other);
             for step in steps {
-                // 0 to just over the burst.
-                let cells = |fraction: u32| {
-                    let burst = u64::from(current.burst_size());
-                    u32::try_from((burst * u64::from(fraction)).div_ceil(256)).unwrap_or(u32::MAX)
-                };
+                let burst = current.burst_size();
                 match step {
                     Step::Check(advance, fraction) => {
                         clock.advance(Duration::from_nanos(advance));
-                        let n = cells(fraction);
-                        let expected = model.check_n(clock.elapsed().as_nanos(), n);
-                        match (limiter.check_n(n), expected) {
-                            (Ok(()), Some(Ok(()))) => {}
-                            (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
-                                prop_assert_eq!(
-                                    refused.wait_time().as_nanos(),
-                                    wait.min(Duration::MAX.as_nanos())
-                                );
-                            }
-                            (Err(RateLimited::InsufficientCapacity(capacity)), None) => {
-                                prop_assert_eq!(capacity, current.burst_size());
-                            }
-                            (got, expected) => {
-                                prop_assert!(false, "{:?} for {}, expected {:?}", got, n, expected)
-                            }
-                        }
+                        let n = cells(burst, fraction);
+                        let nanos = clock.elapsed().as_nanos();
+                        matches_model(limiter.check_n(n), &mut model, nanos, n, burst)?;
                     }
                     Step::AcquireDropped(advance, fraction) => {
                         clock.advance(Duration::from_nanos(advance));
-                        let n = cells(fraction);
+                        let n = cells(burst, fraction);
                         let before = model.tat;
                         let expected = model.check_n(clock.elapsed().as_nanos(), n);
                         let mut acquire = Box::pin(limiter.acquire_n(n));
@@ -650,12 +670,7 @@ mod manual {
     }
 
     fn queue_steps() -> impl Strategy<Value = Vec<QueueStep>> {
-        let advance = prop_oneof![
-            3 => Just(0u64),
-            3 => 0..=1_000u64,
-            3 => 0..=10_000_000_000u64,
-            1 => 0..=(1u64 << 56),
-        ];
+        let advance = advances();
         let step = prop_oneof![
             3 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| QueueStep::Check(a, n)),
             4 => (advance.clone(), 1..=256u32).prop_map(|(a, n)| QueueStep::Wait(a, n)),
@@ -698,25 +713,14 @@ mod manual {
                 clock.advance(Duration::from_nanos(advance));
                 let nanos = clock.elapsed().as_nanos();
                 let now = nanos * model.per_nano;
-                let cells = |fraction: u32| {
-                    let burst = u64::from(current.burst_size());
-                    u32::try_from((burst * u64::from(fraction)).div_ceil(256)).unwrap_or(u32::MAX)
-                };
+                let burst = current.burst_size();
                 match step {
                     QueueStep::Check(_, fraction) => {
-                        let n = cells(fraction);
-                        let expected = model.check_n(nanos, n);
-                        match (limiter.check_n(n), expected) {
-                            (Ok(()), Some(Ok(()))) => {}
-                            (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
-                                prop_assert_eq!(refused.wait_time().as_nanos(), wait.min(Duration::MAX.as_nanos()));
-                            }
-                            (Err(RateLimited::InsufficientCapacity(_)), None) => {}
-                            (got, expected) => prop_assert!(false, "{:?} for {}, expected {:?}", got, n, expected),
-                        }
+                        let n = cells(burst, fraction);
+                        matches_model(limiter.check_n(n), &mut model, nanos, n, burst)?;
                     }
                     QueueStep::Wait(_, fraction) => {
-                        let n = cells(fraction).max(1);
+                        let n = cells(burst, fraction).max(1);
                         let mut acquire = Box::pin(limiter.acquire_n(n));
                         let ready = poll(&mut acquire, Waker::noop()).is_ready();
                         match model.test(now, n) {
@@ -782,26 +786,17 @@ mod manual {
         #[test]
         fn every_keyed_answer_matches_the_plain_gcra(
             quota in wide_quota(),
-            steps in proptest::collection::vec((prop_oneof![0..=1_000u64, 0..=10_000_000_000u64, 0..=(1u64 << 56)], 0..=260u32, 0..3usize), 1..80),
+            steps in proptest::collection::vec((advances(), 0..=260u32, 0..3usize), 1..80),
         ) {
             let clock = ManualClock::new();
             let limiter = KeyedRateLimiter::with_timer(quota, clock.clone());
             let mut models: Vec<Model> = (0..3).map(|_| Model::new(quota)).collect();
+            let burst = quota.burst_size();
             for (advance, fraction, key) in steps {
                 clock.advance(Duration::from_nanos(advance));
-                let burst = u64::from(quota.burst_size());
-                let n = u32::try_from((burst * u64::from(fraction)).div_ceil(256)).unwrap_or(u32::MAX);
-                let expected = models[key].check_n(clock.elapsed().as_nanos(), n);
-                match (limiter.check_n(&key, n), expected) {
-                    (Ok(()), Some(Ok(()))) => {}
-                    (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
-                        prop_assert_eq!(refused.wait_time().as_nanos(), wait.min(Duration::MAX.as_nanos()));
-                    }
-                    (Err(RateLimited::InsufficientCapacity(capacity)), None) => {
-                        prop_assert_eq!(capacity, quota.burst_size());
-                    }
-                    (got, expected) => prop_assert!(false, "{:?} for {}, expected {:?}", got, n, expected),
-                }
+                let n = cells(burst, fraction);
+                let nanos = clock.elapsed().as_nanos();
+                matches_model(limiter.check_n(&key, n), &mut models[key], nanos, n, burst)?;
             }
         }
     }
@@ -1854,12 +1849,7 @@ fn auto_limiters_follow_paused_tokio_time() {
     use portasync::{Quota, RateLimiter, SlidingWindow};
     use std::time::{Duration, Instant};
 
-    let runtime = ::tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    crate::common::paused_tokio_runtime().block_on(async {
         let wall = Instant::now();
         let start = ::tokio::time::Instant::now();
         let limiter = RateLimiter::new(Quota::per_hour(1));

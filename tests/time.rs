@@ -521,12 +521,7 @@ mod tokio_budget {
     /// On a paused runtime the clock jumps: an hour's timeout passes at once.
     #[test]
     fn timeout_follows_paused_time() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        crate::common::paused_tokio_runtime().block_on(async {
             let wall = Instant::now();
             assert!(
                 timeout(Duration::from_secs(3600), std::future::pending::<()>())

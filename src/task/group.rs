@@ -1802,14 +1802,16 @@ mod tests {
         assert_eq!(seen, cancelled);
     }
 
-    /// Smol, refusing (by panicking) the spawns whose numbers it is given.
-    #[derive(Clone)]
-    struct Refusing {
+    /// Smol, refusing (by panicking) the spawns whose numbers it is given,
+    /// and holding every child back until `gate` (if any) closes.
+    #[derive(Clone, Default)]
+    struct Rigged {
         spawns: Arc<AtomicUsize>,
         refuse: &'static [u64],
+        gate: Option<async_channel::Receiver<()>>,
     }
 
-    impl Spawn for Refusing {
+    impl Spawn for Rigged {
         fn spawn<F>(&self, future: F) -> crate::rt::JoinHandle<F::Output>
         where
             F: Future + Send + 'static,
@@ -1817,7 +1819,13 @@ mod tests {
         {
             let n = self.spawns.fetch_add(1, Ordering::SeqCst) as u64;
             assert!(!self.refuse.contains(&n), "spawn {n} refused");
-            Smol::global().spawn(future)
+            let gate = self.gate.clone();
+            Smol::global().spawn(async move {
+                if let Some(gate) = gate {
+                    let _closed = gate.recv().await;
+                }
+                future.await
+            })
         }
 
         fn spawn_blocking<F, T>(&self, f: F) -> crate::rt::JoinHandle<T>
@@ -1836,9 +1844,9 @@ mod tests {
     #[test]
     fn a_refused_spawn_keeps_later_numbers_in_step() {
         const REFUSE: &[u64] = &[0, 62, 63, 64, 65, 127, 128];
-        let rt = Refusing {
-            spawns: Arc::new(AtomicUsize::new(0)),
+        let rt = Rigged {
             refuse: REFUSE,
+            ..Rigged::default()
         };
         smol::block_on(async {
             let mut group = TaskGroup::with_runtime(rt);
@@ -1916,40 +1924,15 @@ mod tests {
         });
     }
 
-    /// Smol, holding every child back until `open` closes.
-    #[derive(Clone)]
-    struct Gated {
-        open: async_channel::Receiver<()>,
-    }
-
-    impl Spawn for Gated {
-        fn spawn<F>(&self, future: F) -> crate::rt::JoinHandle<F::Output>
-        where
-            F: Future + Send + 'static,
-            F::Output: Send + 'static,
-        {
-            let open = self.open.clone();
-            Smol::global().spawn(async move {
-                let _closed = open.recv().await;
-                future.await
-            })
-        }
-
-        fn spawn_blocking<F, T>(&self, f: F) -> crate::rt::JoinHandle<T>
-        where
-            F: FnOnce() -> T + Send + 'static,
-            T: Send + 'static,
-        {
-            Smol::global().spawn_blocking(f)
-        }
-    }
-
     /// A dropped group aborts its children, but a child is finished only
     /// once it has stopped: here, not before the runtime lets it run.
     #[test]
     fn a_child_is_finished_when_it_stops_not_when_its_group_goes() {
-        let (release, open) = async_channel::bounded::<()>(1);
-        let mut group = TaskGroup::with_runtime(Gated { open });
+        let (release, gate) = async_channel::bounded::<()>(1);
+        let mut group = TaskGroup::with_runtime(Rigged {
+            gate: Some(gate),
+            ..Rigged::default()
+        });
         let child = group.spawn(async { 1 });
         drop(group);
         assert!(!child.is_finished(), "finished before it ran");

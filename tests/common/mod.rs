@@ -71,6 +71,16 @@ pub trait Harness {
     fn run<F: Future>(body: impl FnOnce(Self::Rt) -> F) -> F::Output;
 }
 
+/// A current-thread tokio runtime whose clock starts paused (and jumps to
+/// the next timer whenever the runtime is idle).
+pub fn paused_tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a paused tokio runtime")
+}
+
 pub fn tokio_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
