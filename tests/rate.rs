@@ -1773,18 +1773,24 @@ mod suite {
 
     pub(crate) async fn a_dropped_waiter_lets_the_next_one_move_up<R: Runtime>(rt: R) {
         let wall = Instant::now();
-        let limiter = RateLimiter::with_timer(Quota::per_second(20).burst(1), rt);
+        let limiter = RateLimiter::with_timer(Quota::per_second(4).burst(1), rt);
         limiter.check().unwrap();
-        // The first waiter books 50 ms ahead and is dropped; the second,
-        // booked at 100 ms, is woken to re-arm its sleep on this runtime's
-        // timer, and is served from 50 ms on.
+        // The first waiter books 250 ms ahead and is dropped; the second,
+        // booked at 500 ms, is woken to re-arm its sleep on this runtime's
+        // timer, and is served from 250 ms on.
         let first = future::poll_once(limiter.acquire()).await;
-        assert!(first.is_none());
         let mut second = Box::pin(limiter.acquire());
-        assert!(future::poll_once(&mut second).await.is_none());
-        assert_eq!(limiter.waiters(), 1);
+        let second_waits = future::poll_once(&mut second).await.is_none();
+        let waiting = limiter.waiters();
+        // Unless this thread stalled for most of that (a loaded machine),
+        // the bookings stand as made.
+        if wall.elapsed() < Duration::from_millis(200) {
+            assert!(first.is_none());
+            assert!(second_waits);
+            assert_eq!(waiting, 1);
+        }
         within(second).await;
-        assert!(wall.elapsed() >= Duration::from_millis(50));
+        assert!(wall.elapsed() >= Duration::from_millis(250));
         assert_eq!(limiter.waiters(), 0);
     }
 
