@@ -478,31 +478,19 @@ mod manual {
             if n == 0 {
                 return Some(Ok(()));
             }
-            let now = nanos * self.per_nano;
-            let start = if self.tat < now && now - self.tat < self.per_nano {
-                self.tat
-            } else {
-                self.tat.max(now)
-            };
-            let new = start.saturating_add(u128::from(n) * self.interval);
-            let earliest = new.saturating_sub(self.tau);
-            if earliest <= now {
-                self.tat = new;
-                Some(Ok(()))
-            } else {
-                Some(Err(earliest.div_ceil(self.per_nano) - nanos))
-            }
+            Some(match self.test(nanos * self.per_nano, n) {
+                Ok(tat) => {
+                    self.tat = tat;
+                    Ok(())
+                }
+                Err((earliest, _)) => Err(earliest.div_ceil(self.per_nano) - nanos),
+            })
         }
 
         /// `set_quota`: `tat` rescaled to the new ticks, rounded up.
         fn set_quota(&mut self, quota: Quota) {
             let old = std::mem::replace(self, Self::new(quota));
-            self.tat = if old.per_nano == self.per_nano {
-                old.tat
-            } else {
-                let (whole, part) = (old.tat / old.per_nano, old.tat % old.per_nano);
-                whole * self.per_nano + (part * self.per_nano).div_ceil(old.per_nano)
-            };
+            self.tat = old.rescale(old.tat, self, true);
         }
     }
 
@@ -584,99 +572,45 @@ mod manual {
     enum Step {
         /// `check_n` for this many cells (a fraction of the burst, in 1/256).
         Check(u64, u32),
-        /// An `acquire_n` that is polled once and dropped: it takes the
-        /// cells if allowed, otherwise books them and gives them back.
+        /// A new `acquire_n`, polled once and kept if it has to wait.
+        Wait(u64, u32),
+        /// An `acquire_n` polled once and dropped: it takes the cells if
+        /// allowed, otherwise books them and gives them back at once.
         AcquireDropped(u64, u32),
+        /// Every kept waiter polled, oldest first.
+        PollAll(u64),
+        /// The kept waiter at this index (modulo their number) dropped.
+        Drop(u64, usize),
         /// `set_quota` to the same quota: the state goes through the lock.
         SameQuota(u64),
         /// `set_quota` to the other quota of the case, or back.
         OtherQuota(u64),
     }
 
-    fn steps() -> impl Strategy<Value = Vec<Step>> {
-        let advance = advances();
-        let step = prop_oneof![
-            6 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::Check(a, n)),
-            2 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::AcquireDropped(a, n)),
-            1 => advance.clone().prop_map(Step::SameQuota),
-            1 => advance.prop_map(Step::OtherQuota),
-        ];
-        proptest::collection::vec(step, 1..80)
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
-
-        /// The limiter (its lock-free word, its locked `u128` state, and the
-        /// moves between them) answers exactly as the plain GCRA, for quotas
-        /// from a cell per nanosecond to a cell per century, bursts up to
-        /// `u32::MAX`, and jumps of the clock up to a century.
-        #[test]
-        fn every_answer_matches_the_plain_gcra(quota in wide_quota(), other in wide_quota(), steps in steps()) {
-            let clock = ManualClock::new();
-            let limiter = RateLimiter::with_timer(quota, clock.clone());
-            let mut model = Model::new(quota);
-            let (mut current, mut next) = (quota, other);
-            for step in steps {
-                let burst = current.burst_size();
-                match step {
-                    Step::Check(advance, fraction) => {
-                        clock.advance(Duration::from_nanos(advance));
-                        let n = cells(burst, fraction);
-                        let nanos = clock.elapsed().as_nanos();
-                        matches_model(limiter.check_n(n), &mut model, nanos, n, burst)?;
-                    }
-                    Step::AcquireDropped(advance, fraction) => {
-                        clock.advance(Duration::from_nanos(advance));
-                        let n = cells(burst, fraction);
-                        let before = model.tat;
-                        let expected = model.check_n(clock.elapsed().as_nanos(), n);
-                        let mut acquire = Box::pin(limiter.acquire_n(n));
-                        let ready = poll(&mut acquire, Waker::noop()).is_ready();
-                        drop(acquire);
-                        prop_assert_eq!(ready, !matches!(expected, Some(Err(_))));
-                        if matches!(expected, Some(Err(_))) {
-                            model.tat = before; // booked, then given back
-                        }
-                    }
-                    Step::SameQuota(advance) => {
-                        clock.advance(Duration::from_nanos(advance));
-                        limiter.set_quota(current);
-                    }
-                    Step::OtherQuota(advance) => {
-                        clock.advance(Duration::from_nanos(advance));
-                        std::mem::swap(&mut current, &mut next);
-                        limiter.set_quota(current);
-                        model.set_quota(current);
-                    }
-                }
+    impl Step {
+        fn advance(&self) -> u64 {
+            match *self {
+                Self::Check(a, _)
+                | Self::Wait(a, _)
+                | Self::AcquireDropped(a, _)
+                | Self::PollAll(a)
+                | Self::Drop(a, _)
+                | Self::SameQuota(a)
+                | Self::OtherQuota(a) => a,
             }
         }
     }
 
-    /// One step with waiters kept: how far the clock moves, then what is done.
-    #[derive(Clone, Debug)]
-    enum QueueStep {
-        /// `check_n` for this many cells (a fraction of the burst, in 1/256).
-        Check(u64, u32),
-        /// A new `acquire_n`, polled once and kept if it has to wait.
-        Wait(u64, u32),
-        /// Every kept waiter polled, oldest first.
-        PollAll(u64),
-        /// The kept waiter at this index (modulo their number) dropped.
-        Drop(u64, usize),
-        /// `set_quota` to the other quota of the case, or back.
-        OtherQuota(u64),
-    }
-
-    fn queue_steps() -> impl Strategy<Value = Vec<QueueStep>> {
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
         let advance = advances();
         let step = prop_oneof![
-            3 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| QueueStep::Check(a, n)),
-            4 => (advance.clone(), 1..=256u32).prop_map(|(a, n)| QueueStep::Wait(a, n)),
-            2 => advance.clone().prop_map(QueueStep::PollAll),
-            2 => (advance.clone(), any::<usize>()).prop_map(|(a, i)| QueueStep::Drop(a, i)),
-            1 => advance.prop_map(QueueStep::OtherQuota),
+            5 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::Check(a, n)),
+            3 => (advance.clone(), 1..=256u32).prop_map(|(a, n)| Step::Wait(a, n)),
+            2 => (advance.clone(), 0..=260u32).prop_map(|(a, n)| Step::AcquireDropped(a, n)),
+            2 => advance.clone().prop_map(Step::PollAll),
+            2 => (advance.clone(), any::<usize>()).prop_map(|(a, i)| Step::Drop(a, i)),
+            1 => advance.clone().prop_map(Step::SameQuota),
+            1 => advance.prop_map(Step::OtherQuota),
         ];
         proptest::collection::vec(step, 1..100)
     }
@@ -690,15 +624,17 @@ mod manual {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(500))]
 
-        /// With several waiters queued at once: each is ready exactly when
-        /// its booked time comes; one dropped before its time moves `tat`
-        /// and every later booking earlier by its share; `set_quota`
-        /// rescales them all; and every `check` in between answers as the
-        /// plain GCRA with those bookings.
+        /// The limiter (its lock-free word, its locked `u128` state, and the
+        /// moves between them) answers exactly as the plain GCRA, for quotas
+        /// from a cell per nanosecond to a cell per century, bursts up to
+        /// `u32::MAX`, and jumps of the clock up to a century; with several
+        /// waiters queued at once, each is ready exactly when its booked time
+        /// comes, one dropped before its time moves `tat` and every later
+        /// booking earlier by its share, and `set_quota` rescales them all.
         #[test]
-        fn queued_waiters_match_the_plain_gcra(quota in wide_quota(), other in wide_quota(), steps in queue_steps()) {
+        fn every_answer_matches_the_plain_gcra(quota in wide_quota(), other in wide_quota(), steps in steps()) {
             let clock = ManualClock::new();
             let limiter = RateLimiter::with_timer(quota, clock.clone());
             let mut model = Model::new(quota);
@@ -706,20 +642,16 @@ mod manual {
             let mut waiters = Vec::new();
             let (mut current, mut next) = (quota, other);
             for step in steps {
-                let (advance, step) = match step {
-                    QueueStep::Check(a, _) | QueueStep::Wait(a, _) | QueueStep::PollAll(a)
-                    | QueueStep::Drop(a, _) | QueueStep::OtherQuota(a) => (a, step),
-                };
-                clock.advance(Duration::from_nanos(advance));
+                clock.advance(Duration::from_nanos(step.advance()));
                 let nanos = clock.elapsed().as_nanos();
                 let now = nanos * model.per_nano;
                 let burst = current.burst_size();
                 match step {
-                    QueueStep::Check(_, fraction) => {
+                    Step::Check(_, fraction) => {
                         let n = cells(burst, fraction);
                         matches_model(limiter.check_n(n), &mut model, nanos, n, burst)?;
                     }
-                    QueueStep::Wait(_, fraction) => {
+                    Step::Wait(_, fraction) => {
                         let n = cells(burst, fraction).max(1);
                         let mut acquire = Box::pin(limiter.acquire_n(n));
                         let ready = poll(&mut acquire, Waker::noop()).is_ready();
@@ -736,7 +668,19 @@ mod manual {
                             }
                         }
                     }
-                    QueueStep::PollAll(_) => {
+                    Step::AcquireDropped(_, fraction) => {
+                        let n = cells(burst, fraction);
+                        let before = model.tat;
+                        let expected = model.check_n(nanos, n);
+                        let mut acquire = Box::pin(limiter.acquire_n(n));
+                        let ready = poll(&mut acquire, Waker::noop()).is_ready();
+                        drop(acquire);
+                        prop_assert_eq!(ready, !matches!(expected, Some(Err(_))));
+                        if matches!(expected, Some(Err(_))) {
+                            model.tat = before; // booked last, then given back
+                        }
+                    }
+                    Step::PollAll(_) => {
                         let mut index = 0;
                         while index < waiters.len() {
                             let ready = poll(&mut waiters[index], Waker::noop()).is_ready();
@@ -749,7 +693,7 @@ mod manual {
                             }
                         }
                     }
-                    QueueStep::Drop(_, index) => {
+                    Step::Drop(_, index) => {
                         if waiters.is_empty() {
                             continue;
                         }
@@ -763,7 +707,8 @@ mod manual {
                             }
                         }
                     }
-                    QueueStep::OtherQuota(_) => {
+                    Step::SameQuota(_) => limiter.set_quota(current),
+                    Step::OtherQuota(_) => {
                         std::mem::swap(&mut current, &mut next);
                         limiter.set_quota(current);
                         let new = Model::new(current);

@@ -166,30 +166,42 @@ mod suite {
         }
     }
 
-    /// Takes a while to drop what it holds, so that a joiner that does not
-    /// wait for the drop sees it unfinished.
-    struct SlowToDrop<G>(Option<G>);
+    /// Says when its drop begins, then holds it until `release` closes: a
+    /// result that comes meanwhile came before the child's destructors.
+    struct HeldInDrop {
+        entered: async_channel::Sender<()>,
+        release: std::sync::mpsc::Receiver<()>,
+    }
 
-    impl<G> Drop for SlowToDrop<G> {
+    impl Drop for HeldInDrop {
         fn drop(&mut self) {
-            std::thread::sleep(Duration::from_millis(20));
-            drop(self.0.take());
+            let _ = self.entered.try_send(());
+            let _closed = self.release.recv();
         }
     }
 
     pub(crate) async fn a_result_comes_after_the_childs_destructors<R: Runtime>(rt: R) {
         let mut group = TaskGroup::with_runtime(rt);
-        let (guard, dropped) = drop_probe();
+        let (entered_tx, entered) = async_channel::bounded(1);
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
         group.spawn(ReadyHolding {
             value: Some(Err::<(), _>("broken")),
-            _held: SlowToDrop(Some(guard)),
+            _held: HeldInDrop {
+                entered: entered_tx,
+                release: release_rx,
+            },
         });
-        let err = within(group.try_join()).await.unwrap_err();
-        assert_eq!(err.errors(), ["broken"]);
+        let mut joined = Box::pin(group.try_join());
+        // The child has returned and its future is being dropped, on a
+        // runtime thread: the result must not be out yet.
+        within(entered.recv()).await.unwrap();
         assert!(
-            dropped.now(),
-            "try_join returned while the failed child still held its guard"
+            future::poll_once(&mut joined).await.is_none(),
+            "try_join returned while the failed child's future was still being dropped"
         );
+        drop(release);
+        let err = within(joined).await.unwrap_err();
+        assert_eq!(err.errors(), ["broken"]);
     }
 
     /// Panics when dropped.
