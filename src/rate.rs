@@ -360,8 +360,6 @@ struct Booking {
     id: u64,
     /// When the caller is served.
     at: u128,
-    /// What the caller booked up to (the limiter's state just after).
-    end: u128,
 }
 
 pin_project_lite::pin_project! {

@@ -12,7 +12,7 @@ mod manual {
     use portasync::rt::{ManualClock, Timer};
     use portasync::{
         InsufficientCapacity, KeyedRateLimiter, NotUntil, Quota, QuotaError, RateLimited,
-        RateLimiter, SlidingWindow, WindowAcquireN, throttle,
+        RateLimiter, SlidingWindow, throttle,
     };
     use proptest::prelude::*;
     use std::alloc::{GlobalAlloc, Layout, System};
@@ -623,6 +623,169 @@ mod manual {
         size: u128,
     }
 
+    /// A boxed `acquire_n` of any limiter.
+    type Acquiring<'a> = Pin<Box<dyn Future<Output = Result<(), InsufficientCapacity>> + 'a>>;
+
+    /// A limiter the model runs against: a `RateLimiter`, or one key of a
+    /// `KeyedRateLimiter`.
+    trait Limiter<T>: Clone + Send + Sync + 'static {
+        fn new(quota: Quota, timer: T) -> Self;
+        fn check_n(&self, n: u32) -> Result<(), RateLimited>;
+        fn acquire_n(&self, n: u32) -> Acquiring<'_>;
+        /// Changes the quota to `quota`, if the limiter can: true if it did.
+        fn set_quota(&self, quota: Quota) -> bool;
+    }
+
+    impl<T: Timer> Limiter<T> for RateLimiter<T> {
+        fn new(quota: Quota, timer: T) -> Self {
+            RateLimiter::with_timer(quota, timer)
+        }
+
+        fn check_n(&self, n: u32) -> Result<(), RateLimited> {
+            RateLimiter::check_n(self, n)
+        }
+
+        fn acquire_n(&self, n: u32) -> Acquiring<'_> {
+            Box::pin(RateLimiter::acquire_n(self, n))
+        }
+
+        fn set_quota(&self, quota: Quota) -> bool {
+            RateLimiter::set_quota(self, quota);
+            true
+        }
+    }
+
+    /// Key 1 of a keyed limiter, whose other keys are busy too.
+    impl<T: Timer> Limiter<T> for KeyedRateLimiter<u32, T> {
+        fn new(quota: Quota, timer: T) -> Self {
+            KeyedRateLimiter::with_timer(quota, timer)
+        }
+
+        fn check_n(&self, n: u32) -> Result<(), RateLimited> {
+            let _ = KeyedRateLimiter::check_n(self, &2, n);
+            KeyedRateLimiter::check_n(self, &1, n)
+        }
+
+        fn acquire_n(&self, n: u32) -> Acquiring<'_> {
+            Box::pin(KeyedRateLimiter::acquire_n(self, &1, n))
+        }
+
+        /// It has no quota change: it drops its full keys instead, which
+        /// changes no answer.
+        fn set_quota(&self, _: Quota) -> bool {
+            self.retain_recent();
+            false
+        }
+    }
+
+    /// Runs `steps` against `L` and the model: every answer and every
+    /// waiter's readiness must match.
+    fn matches_the_plain_gcra<L: Limiter<ManualClock>>(
+        quota: Quota,
+        other: Quota,
+        steps: Vec<Step>,
+    ) -> Result<(), TestCaseError> {
+        let clock = ManualClock::new();
+        let limiter = L::new(quota, clock.clone());
+        let mut model = Model::new(quota);
+        let mut booked: Vec<Booked> = Vec::new();
+        let mut waiters = Vec::new();
+        let (mut current, mut next) = (quota, other);
+        for step in steps {
+            clock.advance(Duration::from_nanos(step.advance()));
+            let nanos = clock.elapsed().as_nanos();
+            let now = nanos * model.per_nano;
+            let burst = current.burst_size();
+            match step {
+                Step::Check(_, fraction) => {
+                    let n = cells(burst, fraction);
+                    matches_model(limiter.check_n(n), &mut model, nanos, n, burst)?;
+                }
+                Step::Wait(_, fraction) => {
+                    let n = cells(burst, fraction).max(1);
+                    let mut acquire = Box::pin(limiter.acquire_n(n));
+                    let ready = poll(&mut acquire, Waker::noop()).is_ready();
+                    match model.test(now, n) {
+                        Ok(tat) => {
+                            prop_assert!(ready, "booked {} cells the model allows now", n);
+                            model.tat = tat;
+                        }
+                        Err((at, tat)) => {
+                            prop_assert!(!ready, "took {} cells the model books", n);
+                            booked.push(Booked {
+                                at,
+                                size: tat - model.tat,
+                            });
+                            model.tat = tat;
+                            waiters.push(acquire);
+                        }
+                    }
+                }
+                Step::AcquireDropped(_, fraction) => {
+                    let n = cells(burst, fraction);
+                    let before = model.tat;
+                    let expected = model.check_n(nanos, n);
+                    let mut acquire = Box::pin(limiter.acquire_n(n));
+                    let ready = poll(&mut acquire, Waker::noop()).is_ready();
+                    drop(acquire);
+                    prop_assert_eq!(ready, !matches!(expected, Some(Err(_))));
+                    if matches!(expected, Some(Err(_))) {
+                        model.tat = before; // booked last, then given back
+                    }
+                }
+                Step::PollAll(_) => {
+                    let mut index = 0;
+                    while index < waiters.len() {
+                        let ready = poll(&mut waiters[index], Waker::noop()).is_ready();
+                        prop_assert_eq!(
+                            ready,
+                            booked[index].at <= now,
+                            "waiter {} of {}",
+                            index,
+                            waiters.len()
+                        );
+                        if ready {
+                            drop(waiters.remove(index));
+                            booked.remove(index);
+                        } else {
+                            index += 1;
+                        }
+                    }
+                }
+                Step::Drop(_, index) => {
+                    if waiters.is_empty() {
+                        continue;
+                    }
+                    let index = index % waiters.len();
+                    drop(waiters.remove(index));
+                    let gone = booked.remove(index);
+                    if now < gone.at {
+                        model.tat = model.tat.saturating_sub(gone.size);
+                        for later in &mut booked[index..] {
+                            later.at = later.at.saturating_sub(gone.size);
+                        }
+                    }
+                }
+                Step::SameQuota(_) => {
+                    limiter.set_quota(current);
+                }
+                Step::OtherQuota(_) => {
+                    if !limiter.set_quota(next) {
+                        continue;
+                    }
+                    std::mem::swap(&mut current, &mut next);
+                    let new = Model::new(current);
+                    for waiter in &mut booked {
+                        waiter.at = model.rescale(waiter.at, &new, true);
+                        waiter.size = model.rescale(waiter.size, &new, false);
+                    }
+                    model.set_quota(current);
+                }
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]
 
@@ -635,91 +798,14 @@ mod manual {
         /// booking earlier by its share, and `set_quota` rescales them all.
         #[test]
         fn every_answer_matches_the_plain_gcra(quota in wide_quota(), other in wide_quota(), steps in steps()) {
-            let clock = ManualClock::new();
-            let limiter = RateLimiter::with_timer(quota, clock.clone());
-            let mut model = Model::new(quota);
-            let mut booked: Vec<Booked> = Vec::new();
-            let mut waiters = Vec::new();
-            let (mut current, mut next) = (quota, other);
-            for step in steps {
-                clock.advance(Duration::from_nanos(step.advance()));
-                let nanos = clock.elapsed().as_nanos();
-                let now = nanos * model.per_nano;
-                let burst = current.burst_size();
-                match step {
-                    Step::Check(_, fraction) => {
-                        let n = cells(burst, fraction);
-                        matches_model(limiter.check_n(n), &mut model, nanos, n, burst)?;
-                    }
-                    Step::Wait(_, fraction) => {
-                        let n = cells(burst, fraction).max(1);
-                        let mut acquire = Box::pin(limiter.acquire_n(n));
-                        let ready = poll(&mut acquire, Waker::noop()).is_ready();
-                        match model.test(now, n) {
-                            Ok(tat) => {
-                                prop_assert!(ready, "booked {} cells the model allows now", n);
-                                model.tat = tat;
-                            }
-                            Err((at, tat)) => {
-                                prop_assert!(!ready, "took {} cells the model books", n);
-                                booked.push(Booked { at, size: tat - model.tat });
-                                model.tat = tat;
-                                waiters.push(acquire);
-                            }
-                        }
-                    }
-                    Step::AcquireDropped(_, fraction) => {
-                        let n = cells(burst, fraction);
-                        let before = model.tat;
-                        let expected = model.check_n(nanos, n);
-                        let mut acquire = Box::pin(limiter.acquire_n(n));
-                        let ready = poll(&mut acquire, Waker::noop()).is_ready();
-                        drop(acquire);
-                        prop_assert_eq!(ready, !matches!(expected, Some(Err(_))));
-                        if matches!(expected, Some(Err(_))) {
-                            model.tat = before; // booked last, then given back
-                        }
-                    }
-                    Step::PollAll(_) => {
-                        let mut index = 0;
-                        while index < waiters.len() {
-                            let ready = poll(&mut waiters[index], Waker::noop()).is_ready();
-                            prop_assert_eq!(ready, booked[index].at <= now, "waiter {} of {}", index, waiters.len());
-                            if ready {
-                                drop(waiters.remove(index));
-                                booked.remove(index);
-                            } else {
-                                index += 1;
-                            }
-                        }
-                    }
-                    Step::Drop(_, index) => {
-                        if waiters.is_empty() {
-                            continue;
-                        }
-                        let index = index % waiters.len();
-                        drop(waiters.remove(index));
-                        let gone = booked.remove(index);
-                        if now < gone.at {
-                            model.tat = model.tat.saturating_sub(gone.size);
-                            for later in &mut booked[index..] {
-                                later.at = later.at.saturating_sub(gone.size);
-                            }
-                        }
-                    }
-                    Step::SameQuota(_) => limiter.set_quota(current),
-                    Step::OtherQuota(_) => {
-                        std::mem::swap(&mut current, &mut next);
-                        limiter.set_quota(current);
-                        let new = Model::new(current);
-                        for waiter in &mut booked {
-                            waiter.at = model.rescale(waiter.at, &new, true);
-                            waiter.size = model.rescale(waiter.size, &new, false);
-                        }
-                        model.set_quota(current);
-                    }
-                }
-            }
+            matches_the_plain_gcra::<RateLimiter<ManualClock>>(quota, other, steps)?;
+        }
+
+        /// The same for one key of a keyed limiter, waiters and give-backs
+        /// included, while another key is checked alongside it.
+        #[test]
+        fn every_keyed_waiter_matches_the_plain_gcra(quota in wide_quota(), steps in steps()) {
+            matches_the_plain_gcra::<KeyedRateLimiter<u32, ManualClock>>(quota, quota, steps)?;
         }
     }
 
@@ -1125,15 +1211,20 @@ mod manual {
     /// check would get a second cell at once with a burst of one.
     #[test]
     fn a_give_back_never_returns_cells_already_spent() {
+        give_back_after_a_spending_check::<RateLimiter<Hooked>>();
+        give_back_after_a_spending_check::<KeyedRateLimiter<u32, Hooked>>();
+    }
+
+    fn give_back_after_a_spending_check<L: Limiter<Hooked>>() {
         let clock = ManualClock::new();
         let timer = Hooked {
             clock: clock.clone(),
             hook: Arc::new(Mutex::new(None)),
         };
         let ms = Duration::from_millis(1);
-        let limiter = RateLimiter::with_timer(Quota::per_second(1000).burst(1), timer.clone());
-        assert!(limiter.check().is_ok());
-        let mut waiter = Box::pin(limiter.acquire());
+        let limiter = L::new(Quota::per_second(1000).burst(1), timer.clone());
+        assert!(limiter.check_n(1).is_ok());
+        let mut waiter = limiter.acquire_n(1);
         assert!(
             poll(&mut waiter, Waker::noop()).is_pending(),
             "booked for 1 ms"
@@ -1151,7 +1242,7 @@ mod manual {
             let (done_tx, done_rx) = std::sync::mpsc::channel();
             *spawned.lock().unwrap() = Some(std::thread::spawn(move || {
                 other_clock.advance(3 * ms);
-                taken_tx.send(other.check().is_ok()).unwrap();
+                taken_tx.send(other.check_n(1).is_ok()).unwrap();
                 let _ = done_tx.send(()); // the drop may have stopped waiting
             }));
             let _ = done_rx.recv_timeout(Duration::from_millis(250));
@@ -1162,7 +1253,7 @@ mod manual {
         assert!(taken_rx.recv().unwrap(), "the bucket was full at 3 ms");
         assert_eq!(clock.elapsed(), 3 * ms);
         assert!(
-            limiter.check().is_err(),
+            limiter.check_n(1).is_err(),
             "a second cell at 3 ms with a burst of one"
         );
     }
@@ -1372,24 +1463,36 @@ mod manual {
     }
 
     #[test]
-    fn keyed_waiters_are_fifo_per_key_and_give_back_when_last() {
+    fn keyed_waiters_are_fifo_per_key_and_give_back() {
         let clock = ManualClock::new();
         let limiter = KeyedRateLimiter::with_timer(Quota::per_second(10).burst(1), clock.clone());
         limiter.check(&1).unwrap();
-        let (_counters, wakers, log) = counters(3);
+        let (counters, wakers, log) = counters(4);
         let mut a = Box::pin(limiter.acquire(&1));
         let mut b = Box::pin(limiter.acquire(&1));
+        let mut c = Box::pin(limiter.acquire(&1));
         assert!(poll(&mut a, &wakers[0]).is_pending());
         assert!(poll(&mut b, &wakers[1]).is_pending());
+        assert!(poll(&mut c, &wakers[2]).is_pending());
         let mut other = Box::pin(limiter.acquire(&2));
         assert!(
-            poll(&mut other, &wakers[2]).is_ready(),
+            poll(&mut other, &wakers[3]).is_ready(),
             "another key does not wait"
         );
-        drop(b); // the last booking for key 1: given back
+        drop(a); // the first of three: b and c move up 100 ms
+        assert_eq!(
+            std::mem::take(&mut *log.lock().unwrap()),
+            [1],
+            "b is woken at once to re-arm"
+        );
+        assert!(poll(&mut b, &wakers[1]).is_pending());
         clock.advance(100 * MS);
-        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [0]);
-        assert!(poll(&mut a, &wakers[0]).is_ready());
+        assert!(poll(&mut b, &wakers[1]).is_ready(), "b took a's turn");
+        assert!(poll(&mut c, &wakers[2]).is_pending());
+        drop(b);
+        clock.advance(100 * MS);
+        assert!(poll(&mut c, &wakers[2]).is_ready(), "c took b's turn");
+        assert!(limiter.check(&1).is_err(), "c took the cell");
         clock.advance(100 * MS);
         limiter.check(&1).unwrap();
         limiter.retain_recent();
@@ -1397,6 +1500,15 @@ mod manual {
             limiter.len(),
             1,
             "key 1 is booked ahead, key 2 is full again"
+        );
+        let wakes: Vec<usize> = counters
+            .iter()
+            .map(|c| c.wakes.load(Ordering::SeqCst))
+            .collect();
+        assert_eq!(
+            wakes,
+            [0, 2, 2, 0],
+            "b and c each woken once to re-arm, then once by its timer"
         );
     }
 
@@ -1432,7 +1544,7 @@ mod manual {
     static ALLOCATOR: Counting = Counting;
 
     #[test]
-    fn a_million_keys_retained_away_leave_nothing_behind() {
+    fn a_million_keys_and_their_queues_retained_away_leave_nothing_behind() {
         let clock = ManualClock::new();
         let limiter = KeyedRateLimiter::with_timer(Quota::per_second(10), clock.clone());
         let baseline = held();
@@ -1451,6 +1563,15 @@ mod manual {
         clock.advance(60 * MS);
         limiter.retain_recent();
         assert_eq!(limiter.len(), 500_000);
+
+        // Waiters on 100,000 of them, each key with a queue, dropped.
+        let mut turns: Vec<_> = (0..100_000u64)
+            .map(|key| Box::pin(limiter.acquire_n(&key, 10)))
+            .collect();
+        for turn in &mut turns {
+            assert!(poll(turn, Waker::noop()).is_pending());
+        }
+        drop(turns);
 
         clock.advance(SEC);
         limiter.retain_recent();
@@ -1540,7 +1661,10 @@ mod manual {
 
     /// The same with waiters: some booked, some dropped before their time
     /// (giving their events back), the rest polled every nanosecond so that
-    /// each is seen served at its booked time; checks in between.
+    /// each is seen served at its booked time; checks in between. Every
+    /// answer and every booked time matches the rule applied to a plain
+    /// list of the events and bookings, so a give-back that frees too
+    /// little fails too, not only one that frees too much.
     #[test]
     fn window_with_waiters_is_strict_over_every_window() {
         for seed in 0..200 {
@@ -1549,39 +1673,72 @@ mod manual {
             let clock = ManualClock::new();
             let window =
                 SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
+            // When each event went ahead, for the strictness check.
             let mut events: Vec<u64> = Vec::new();
-            let mut waiters = Vec::new();
-            let served = |waiters: &mut Vec<(u32, Pin<Box<WindowAcquireN<'_, ManualClock>>>)>,
-                          events: &mut Vec<u64>,
-                          now: u64| {
-                waiters.retain_mut(|(n, waiter)| {
-                    let ready = poll(waiter, Waker::noop()).is_ready();
-                    if ready {
-                        events.extend(std::iter::repeat_n(now, *n as usize));
-                    }
-                    !ready
-                });
+            // The model: the times the window must hold, bookings included,
+            // of every event less than a period old; and each waiter's
+            // booked time and size.
+            let mut kept: Vec<u64> = Vec::new();
+            let mut waiters: Vec<(u64, u32, Acquiring<'_>)> = Vec::new();
+            let earliest = |kept: &[u64], now: u64, n: u32| {
+                let newest = kept.iter().copied().fold(now, u64::max);
+                let must_pass = (limit - n) as usize; // the index of the (limit - n + 1)-th newest
+                let mut newest_first = kept.to_vec();
+                newest_first.sort_unstable_by(|a, b| b.cmp(a));
+                newest_first
+                    .get(must_pass)
+                    .map_or(newest, |&event| newest.max(event + period))
             };
             for _ in 0..400 {
                 for _ in 0..rng.u64(0..=period / 2 + 1) {
                     clock.advance(NS);
-                    served(&mut waiters, &mut events, clock.elapsed().as_nanos() as u64);
+                    let now = clock.elapsed().as_nanos() as u64;
+                    kept.retain(|&at| at + period > now);
+                    for (at, n, waiter) in &mut waiters {
+                        let ready = poll(waiter, Waker::noop()).is_ready();
+                        assert_eq!(
+                            ready,
+                            *at <= now,
+                            "seed {seed}: a waiter booked at {at}, at {now}"
+                        );
+                        if ready {
+                            events.extend(std::iter::repeat_n(now, *n as usize));
+                        }
+                    }
+                    waiters.retain(|(at, _, _)| *at > now);
                 }
                 let now = clock.elapsed().as_nanos() as u64;
                 let n = rng.u32(1..=limit);
+                let at = earliest(&kept, now, n);
                 match rng.u32(0..3) {
                     0 => {
-                        if window.check_n(n).is_ok() {
+                        let allowed = window.check_n(n).is_ok();
+                        assert_eq!(allowed, at == now, "seed {seed}: {n} at {now}, model {at}");
+                        if allowed {
                             events.extend(std::iter::repeat_n(now, n as usize));
+                            kept.extend(std::iter::repeat_n(now, n as usize));
                         }
                     }
                     1 => {
-                        waiters.push((n, Box::pin(window.acquire_n(n))));
-                        served(&mut waiters, &mut events, now);
+                        let mut waiter = Box::pin(window.acquire_n(n));
+                        let ready = poll(&mut waiter, Waker::noop()).is_ready();
+                        assert_eq!(ready, at == now, "seed {seed}: {n} at {now}, model {at}");
+                        kept.extend(std::iter::repeat_n(at, n as usize));
+                        if ready {
+                            events.extend(std::iter::repeat_n(now, n as usize));
+                        } else {
+                            waiters.push((at, n, waiter));
+                        }
                     }
                     _ => {
                         if !waiters.is_empty() {
-                            drop(waiters.remove(rng.usize(0..waiters.len())));
+                            let (at, n, waiter) = waiters.remove(rng.usize(0..waiters.len()));
+                            drop(waiter);
+                            // Not served yet (those are gone): given back.
+                            for _ in 0..n {
+                                let index = kept.iter().position(|&event| event == at);
+                                kept.swap_remove(index.expect("a booking is kept until served"));
+                            }
                         }
                     }
                 }

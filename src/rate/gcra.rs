@@ -39,6 +39,12 @@
 //! dropped, so a cancellation costs one extra wake per waiter behind it, at
 //! most once each, spread over their turns. A leaked waiter is never served
 //! nor dropped: those behind it keep the times they booked.
+//!
+//! Moving every later booking would make n waiters that time out together,
+//! oldest first, cost O(n²) under the lock. The queue stores its times plus
+//! an offset they all share instead, so a give-back changes the waiters on
+//! the shorter side of it: O(1) at either end of the queue, as removing
+//! the entry is (see [`Waiters`]).
 
 use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
 use crate::primitives::{Arc, Mutex, MutexGuard};
@@ -81,7 +87,8 @@ use std::task::{Context, Poll, Waker};
 ///   can tell whether its cells were spent meanwhile), `check` takes a
 ///   small lock.
 ///   Waiting, giving back and `set_quota` take the lock. A waiter costs one
-///   queue entry.
+///   queue entry; a dropped one costs O(1) at either end of the queue (the
+///   oldest, or the newest), O(min(ahead, behind)) in the middle.
 ///
 /// It plays the part of governor's direct `RateLimiter` (`check`,
 /// `check_n`, `until_ready`) and of Python's `aiolimiter.AsyncLimiter`
@@ -384,25 +391,214 @@ struct State {
     /// The last generation published to [`Fast`], and its slot's contents.
     generation: u64,
     published: Option<Params>,
-    /// Waiters with a booked time, in booking (and so time) order.
-    queue: VecDeque<Waiter>,
+    /// Waiters with a booked time.
+    queue: Waiters,
     /// The latest clock reading (nanoseconds since the origin) that any
     /// work under the lock was done at.
     latest: u64,
+}
+
+/// Booked waiters, in booking (and so time) order: the queue of a
+/// `RateLimiter`, and of each key of a `KeyedRateLimiter` that has waiters.
+/// Times are in ticks.
+pub(super) struct Waiters {
+    queue: VecDeque<Waiter>,
+    /// Taken off every stored `at`: a give-back lowers the times of the
+    /// waiters behind it, or, when fewer are ahead of it, raises the stored
+    /// times of those ahead and this. So a give-back costs what removing the
+    /// waiter from the queue costs, O(1) at either end, and waiters timing
+    /// out oldest first cost O(1) each.
+    lift: u128,
     next_id: u64,
 }
 
-/// A booked waiter; times in ticks.
 struct Waiter {
     id: u64,
-    /// When it is served.
+    /// When it is served, plus `lift`.
     at: u128,
     /// How far it moved `tat`: what it gives back if dropped early.
     size: u128,
-    /// The `at` its sleep was made for: later than `at` when a waiter ahead
-    /// of it gave its cells back and it has not re-armed yet.
+    /// The time its sleep was made for: later than its time when a waiter
+    /// ahead of it gave its cells back and it has not re-armed yet.
     armed: u128,
     waker: Option<Waker>,
+}
+
+/// What a queued waiter found when polled again.
+pub(super) enum Polled {
+    /// Its time has come: it has left the queue.
+    Served(Wakes),
+    /// It is served at `at`; `stale` is the waker it filed before.
+    Waiting { at: u128, stale: Option<Waker> },
+}
+
+/// Wakers taken out under the lock, to be used once it is released (a
+/// waker may call back into the limiter): the next waiter's, to re-arm,
+/// and the one of the waiter that left, to drop.
+#[must_use = "the next waiter waits for this wake"]
+pub(super) struct Wakes {
+    next: Option<Waker>,
+    own: Option<Waker>,
+}
+
+impl Wakes {
+    pub(super) const NONE: Self = Self {
+        next: None,
+        own: None,
+    };
+
+    /// Wakes the next waiter; call with no lock held.
+    pub(super) fn finish(self) {
+        drop(self.own);
+        if let Some(next) = self.next {
+            next.wake();
+        }
+    }
+}
+
+impl Waiters {
+    pub(super) const fn new() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            lift: 0,
+            next_id: 0,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn at(&self, waiter: &Waiter) -> u128 {
+        waiter.at.saturating_sub(self.lift)
+    }
+
+    fn index(&self, id: u64) -> Option<usize> {
+        self.queue
+            .binary_search_by_key(&id, |waiter| waiter.id)
+            .ok()
+    }
+
+    /// Queues a waiter served at `at`, whose booking moved `tat` by `size`;
+    /// returns its id. `at` is no earlier than any queued waiter's.
+    pub(super) fn push(&mut self, at: u128, size: u128, waker: &Waker) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queue.push_back(Waiter {
+            id,
+            at: at + self.lift,
+            size,
+            armed: at,
+            waker: Some(waker.clone()),
+        });
+        id
+    }
+
+    /// Waiter `id`, polled again at `now` (ticks), with `waker`. `None` if
+    /// it is not queued.
+    pub(super) fn poll(&mut self, id: u64, now: u128, waker: &Waker) -> Option<Polled> {
+        let index = self.index(id)?;
+        let at = self.at(&self.queue[index]);
+        if at <= now {
+            return Some(Polled::Served(self.remove(index, now, None)));
+        }
+        let waiter = &mut self.queue[index];
+        waiter.armed = at;
+        let stale = match &mut waiter.waker {
+            Some(filed) if filed.will_wake(waker) => None,
+            slot => slot.replace(waker.clone()),
+        };
+        Some(Polled::Waiting { at, stale })
+    }
+
+    /// Removes waiter `id`: served (`tat` is `None`), or dropped at `now`
+    /// (ticks), when it gives its cells back to `tat` and to the waiters
+    /// behind it if its time has not come.
+    pub(super) fn leave(&mut self, id: u64, now: u128, tat: Option<&mut u128>) -> Wakes {
+        match self.index(id) {
+            Some(index) => self.remove(index, now, tat),
+            None => Wakes::NONE,
+        }
+    }
+
+    fn remove(&mut self, index: usize, now: u128, tat: Option<&mut u128>) -> Wakes {
+        let Some(waiter) = self.queue.remove(index) else {
+            return Wakes::NONE;
+        };
+        let at = self.at(&waiter);
+        if let Some(tat) = tat.filter(|_| now < at) {
+            // Exactly as if it had never booked: `tat` has been ahead of the
+            // clock ever since it did, so every later booking only added to
+            // it, and each moves back by this waiter's share.
+            //
+            // That needs `now` no earlier than any reading the state was
+            // changed at since the booking. While the waiter is queued,
+            // `tat` stays at least `at`, and a change made at a reading
+            // past `tat` (a full bucket) spends the booking: that reading is
+            // past `at`. Such changes are all made under the lock and noted
+            // by the caller, who passes the latest, so a spent booking is
+            // never given back; an older reading would give back cells
+            // already spent, and allow that many more than the burst at
+            // once. Taking the latest reading rather than a fresh one also
+            // holds on a clock whose cores disagree a little.
+            *tat = tat.saturating_sub(waiter.size);
+            let size = waiter.size;
+            if index < self.queue.len() - index {
+                if self.lift > u128::MAX / 4 {
+                    self.settle();
+                }
+                self.lift += size;
+                for ahead in self.queue.range_mut(..index) {
+                    ahead.at += size;
+                }
+            } else {
+                for later in self.queue.range_mut(index..) {
+                    later.at = later.at.saturating_sub(size).max(self.lift);
+                }
+            }
+        }
+        if self.queue.is_empty() {
+            self.lift = 0;
+        }
+        // The next waiter re-arms now only if nobody ahead of it is still
+        // waiting to be served; otherwise that one wakes it when served.
+        let ahead_done = index == 0
+            || self
+                .queue
+                .get(index - 1)
+                .is_some_and(|ahead| self.at(ahead) <= now);
+        let lift = self.lift;
+        let next = self
+            .queue
+            .get_mut(index)
+            .filter(|next| next.armed > next.at.saturating_sub(lift) && ahead_done);
+        Wakes {
+            next: next.and_then(|next| next.waker.take()),
+            own: waiter.waker,
+        }
+    }
+
+    /// Stores every time without the lift.
+    fn settle(&mut self) {
+        let lift = std::mem::take(&mut self.lift);
+        for waiter in &mut self.queue {
+            waiter.at = waiter.at.saturating_sub(lift);
+        }
+    }
+
+    /// Moves every time and size from `old` to `new`'s ticks.
+    pub(super) fn rescale(&mut self, old: &Gcra, new: &Gcra) {
+        self.settle();
+        for waiter in &mut self.queue {
+            waiter.at = old.rescale(waiter.at, new, true);
+            waiter.armed = old.rescale(waiter.armed, new, true);
+            waiter.size = old.rescale(waiter.size, new, false);
+        }
+    }
 }
 
 /// The quota in ticks of `1 / count` nanoseconds.
@@ -576,12 +772,6 @@ enum Booked {
 }
 
 impl State {
-    fn index(&self, id: u64) -> Option<usize> {
-        self.queue
-            .binary_search_by_key(&id, |waiter| waiter.id)
-            .ok()
-    }
-
     /// Takes `n` cells at `now` (ticks), or books them and queues a waiter.
     fn take_or_book(&mut self, now: u128, n: u32, waker: &Waker) -> (Booked, u64) {
         match self.gcra.test(self.tat, now, n) {
@@ -592,71 +782,15 @@ impl State {
             Err((at, tat)) => {
                 let size = tat - self.tat;
                 self.tat = tat;
-                let id = self.next_id;
-                self.next_id += 1;
-                self.queue.push_back(Waiter {
-                    id,
-                    at,
-                    size,
-                    armed: at,
-                    waker: Some(waker.clone()),
-                });
-                (Booked::Later(at), id)
+                (Booked::Later(at), self.queue.push(at, size, waker))
             }
         }
-    }
-
-    /// Removes the waiter at `index`: served, or dropped at `now`, when it
-    /// gives its cells back if its time has not come. Returns the waker of
-    /// the waiter that now needs to re-arm its sleep, if any, and the removed
-    /// waiter's own waker (to be dropped outside the lock).
-    fn leave(&mut self, index: usize, now: u128, served: bool) -> (Option<Waker>, Option<Waker>) {
-        let Some(waiter) = self.queue.remove(index) else {
-            return (None, None);
-        };
-        if !served && now < waiter.at {
-            // Exactly as if it had never booked: `tat` has been ahead of the
-            // clock ever since it did, so every later booking only added to
-            // it, and each moves back by this waiter's share.
-            //
-            // That needs `now` no earlier than any reading the state was
-            // changed at since the booking. While the waiter is queued,
-            // `tat` stays at least `at`, and a change made at a reading
-            // past `tat` (a full bucket) spends the booking: that reading is
-            // past `at`. Such changes are all made under the lock (checks
-            // take it while anyone waits) and noted in `latest`, which the
-            // caller passes, so a spent booking is never given back; an
-            // older reading would give back cells already spent, and allow
-            // that many more than the burst at once. Taking the latest
-            // reading rather than a fresh one also holds on a clock whose
-            // cores disagree a little.
-            self.tat = self.tat.saturating_sub(waiter.size);
-            for later in self.queue.range_mut(index..) {
-                later.at = later.at.saturating_sub(waiter.size);
-            }
-        }
-        // The next waiter re-arms now only if nobody ahead of it is still
-        // waiting to be served; otherwise that one wakes it when served.
-        let ahead_done = index == 0
-            || self
-                .queue
-                .get(index - 1)
-                .is_some_and(|ahead| ahead.at <= now);
-        let next = self
-            .queue
-            .get_mut(index)
-            .filter(|next| next.armed > next.at && ahead_done);
-        (next.and_then(|next| next.waker.take()), waiter.waker)
     }
 
     fn set_quota(&mut self, quota: Quota) {
         let (old, new) = (self.gcra, Gcra::new(quota));
         self.tat = old.rescale(self.tat, &new, true);
-        for waiter in &mut self.queue {
-            waiter.at = old.rescale(waiter.at, &new, true);
-            waiter.armed = old.rescale(waiter.armed, &new, true);
-            waiter.size = old.rescale(waiter.size, &new, false);
-        }
+        self.queue.rescale(&old, &new);
         self.quota = quota;
         self.gcra = new;
     }
@@ -709,8 +843,7 @@ impl<T: Timer> RateLimiter<T> {
             tat: 0,
             generation: 0,
             published: None,
-            queue: VecDeque::new(),
-            next_id: 0,
+            queue: Waiters::new(),
             latest: 0,
         };
         let fast = Fast {
@@ -941,31 +1074,22 @@ impl<T: Timer> RateLimiter<T> {
                 match state.take_or_book(now, n, cx.waker()) {
                     (Booked::Now, _) => return Poll::Ready(Ok(())),
                     (Booked::Later(at), id) => {
-                        *turn.booking = Some(Booking { id, at, end: 0 });
+                        *turn.booking = Some(Booking { id, at });
                         (at, None)
                     }
                 }
             }
-            Some(Booking { id, .. }) => {
-                let Some(index) = state.index(id) else {
-                    unreachable!("a waiter stays queued until its future is served or dropped")
-                };
-                let waiter = &mut state.queue[index];
-                if waiter.at <= now {
-                    let (next, own) = state.leave(index, now, true);
+            Some(Booking { id, .. }) => match state.queue.poll(id, now, cx.waker()) {
+                Some(Polled::Served(wakes)) => {
                     drop(state);
                     *turn.booking = None;
                     turn.nap.set(Nap::Idle);
-                    finish(next, own);
+                    wakes.finish();
                     return Poll::Ready(Ok(()));
                 }
-                waiter.armed = waiter.at;
-                let stale = match &mut waiter.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => None,
-                    slot => slot.replace(cx.waker().clone()),
-                };
-                (waiter.at, stale)
-            }
+                Some(Polled::Waiting { at, stale }) => (at, stale),
+                None => unreachable!("a waiter stays queued until its future is served or dropped"),
+            },
         };
         drop(state);
         drop(stale);
@@ -981,12 +1105,9 @@ impl<T: Timer> RateLimiter<T> {
         let nanos = shared.origin.read(&shared.timer);
         let mut state = shared.freeze(nanos);
         let now = state.gcra.ticks(nanos);
-        let (next, own) = match state.index(id) {
-            Some(index) => state.leave(index, now, true),
-            None => (None, None),
-        };
+        let wakes = state.queue.leave(id, now, None);
         drop(state);
-        finish(next, own);
+        wakes.finish();
         Poll::Ready(Ok(()))
     }
 
@@ -1000,12 +1121,10 @@ impl<T: Timer> RateLimiter<T> {
         // The latest reading anything under the lock was done at, not only
         // this one: see `State::leave`.
         let now = state.gcra.ticks(state.latest);
-        let (next, own) = match state.index(id) {
-            Some(index) => state.leave(index, now, false),
-            None => (None, None),
-        };
+        let State { queue, tat, .. } = &mut *state;
+        let wakes = queue.leave(id, now, Some(tat));
         drop(state);
-        finish(next, own);
+        wakes.finish();
     }
 }
 
@@ -1032,15 +1151,6 @@ fn check_locked(
             Ok(())
         }
         Err((earliest, _)) => Err(NotUntil::new(origin, nanos, earliest, gcra.per_nano()).into()),
-    }
-}
-
-/// Wakes the next waiter and drops a waker, outside the lock: a waker may
-/// call back into the limiter.
-fn finish(next: Option<Waker>, own: Option<Waker>) {
-    drop(own);
-    if let Some(next) = next {
-        next.wake();
     }
 }
 

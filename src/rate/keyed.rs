@@ -6,8 +6,12 @@
 //! operations. A key absent from the map
 //! has a full bucket, which is why [`KeyedRateLimiter::retain_recent`] may
 //! drop every key whose bucket has refilled without changing any answer.
+//!
+//! Keys with waiters also have a queue, in a second map that holds only
+//! them: the same queue as a `RateLimiter`'s, so a waiter dropped before
+//! its turn gives its cells back to its key and to the waiters behind it.
 
-use super::gcra::{Gcra, Words};
+use super::gcra::{Gcra, Polled, Waiters, Wakes, Words};
 use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
 use crate::primitives::{Arc, Mutex};
 use crate::rt::{Auto, Timer};
@@ -16,7 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// A rate limiter with one independent limit per key: per user, per client
 /// address, per API token.
@@ -30,11 +34,15 @@ use std::task::{Context, Poll};
 ///   key has a full bucket) and gives the map's memory back. Call it now and
 ///   then, for example from a periodic task.
 /// - **Fairness**: the waiters for one key are served in the order they
-///   first polled, each woken once by its own timer. Keys never wait for
-///   each other.
+///   first polled, each woken once by its own timer, exactly as the
+///   waiters of a [`RateLimiter`](crate::RateLimiter): a waiter dropped
+///   before its turn gives its cells back, and the waiters behind it move
+///   up. Keys never wait for each other. A key with waiters also has a
+///   queue (a second clone of the key, about 50 bytes, and an entry per
+///   waiter) while they wait.
 /// - **Cost**: one clock read, one lock held for a hash lookup and a few
 ///   integer operations; `check` clones the key only when it is new (a
-///   waiter holds a clone of its own). The map
+///   waiter holds a clone of its own, and its queue another). The map
 ///   hashes with secret per-limiter seeds and a multiply per word of key
 ///   (hashbrown's default scheme), several times cheaper than SipHash for
 ///   integer and address keys.
@@ -57,9 +65,9 @@ use std::task::{Context, Poll};
 ///
 /// # Cancel safety
 ///
-/// A dropped [`KeyedAcquireN`] (or [`KeyedAcquire`]) gives its cells back if it was the last to
-/// book for its key and its turn has not come; otherwise its cells stay
-/// used (the waiters behind it keep their times).
+/// A dropped [`KeyedAcquireN`] (or [`KeyedAcquire`]) whose turn has not
+/// come gives its cells back to its key: the waiters behind it move up by
+/// its share, as if it had never asked.
 pub struct KeyedRateLimiter<K, T = Auto> {
     shared: Arc<Shared<K, T>>,
 }
@@ -76,6 +84,12 @@ struct State<K> {
     quota: Quota,
     gcra: Gcra,
     keys: Keys<K>,
+    /// The queue of every key with waiters.
+    waiting: HashMap<K, Waiters, KeyHash>,
+    /// The latest clock reading (nanoseconds since the origin) that any
+    /// work under the lock was done at: whether a dropped waiter's turn has
+    /// passed is decided at it (see `Waiters::leave`).
+    latest: u64,
 }
 
 /// Each key's theoretical arrival time, in the quota's ticks: in 8 bytes
@@ -265,11 +279,6 @@ impl<K: Hash + Eq + Clone> Keys<K> {
     /// Keeps only the keys whose bucket is not full at `now`, and gives back
     /// spare memory once the map is mostly empty.
     fn retain_recent(&mut self, now: u128) {
-        fn shrink<K: Hash + Eq, V>(map: &mut HashMap<K, V, KeyHash>) {
-            if map.len() < map.capacity() / 4 {
-                map.shrink_to(map.len().saturating_mul(2));
-            }
-        }
         match self {
             Keys::Narrow(map) => {
                 map.retain(|_, tat| !Gcra::is_idle(u128::from(*tat), now));
@@ -280,6 +289,13 @@ impl<K: Hash + Eq + Clone> Keys<K> {
                 shrink(map);
             }
         }
+    }
+}
+
+/// Gives back a map's spare memory once it is mostly empty.
+fn shrink<K: Hash + Eq, V>(map: &mut HashMap<K, V, KeyHash>) {
+    if map.len() < map.capacity() / 4 {
+        map.shrink_to(map.len().saturating_mul(2));
     }
 }
 
@@ -307,7 +323,11 @@ impl Tat {
 /// What a first poll of a keyed acquire found.
 enum Outcome {
     Taken,
-    Booked { at: u128, end: u128 },
+    /// Served at `at`; the booking moved the key's state by `size`.
+    Booked {
+        at: u128,
+        size: u128,
+    },
 }
 
 impl<K: Hash + Eq + Clone> State<K> {
@@ -323,13 +343,55 @@ impl<K: Hash + Eq + Clone> State<K> {
         };
         let (outcome, tat) = match gcra.test(slot.get(), now, n) {
             Ok(tat) => (Outcome::Taken, tat),
-            Err((at, end)) if book => (Outcome::Booked { at, end }, end),
+            Err((at, end)) if book => (
+                Outcome::Booked {
+                    at,
+                    size: end - slot.get(),
+                },
+                end,
+            ),
             Err((earliest, _)) => return Err(earliest),
         };
         if !slot.set(tat) {
             self.keys.set(key, tat);
         }
         Ok(outcome)
+    }
+
+    /// Queues a waiter for `key`, served at `at`; returns its id.
+    fn queue(&mut self, key: &K, at: u128, size: u128, waker: &Waker) -> u64 {
+        if let Some(queue) = self.waiting.get_mut(key) {
+            return queue.push(at, size, waker);
+        }
+        let mut queue = Waiters::new();
+        let id = queue.push(at, size, waker);
+        self.waiting.insert(key.clone(), queue);
+        id
+    }
+
+    /// Removes waiter `id` of `key`: served, or dropped at `now` (ticks),
+    /// when it gives its cells back if its time has not come.
+    fn leave(&mut self, key: &K, id: u64, now: u128, served: bool) -> Wakes {
+        let Some(queue) = self.waiting.get_mut(key) else {
+            return Wakes::NONE;
+        };
+        let wakes = match self.keys.get(key).filter(|_| !served) {
+            Some(mut slot) => {
+                let mut tat = slot.get();
+                let wakes = queue.leave(id, now, Some(&mut tat));
+                // Never more than a value that fit: it fits.
+                let fits = slot.set(tat);
+                debug_assert!(fits, "a give-back only lowers the state");
+                wakes
+            }
+            // Served, or dropped with its key gone: a key's state goes
+            // only once its bucket is full, when every booking has passed.
+            None => queue.leave(id, now, None),
+        };
+        if queue.is_empty() {
+            self.waiting.remove(key);
+        }
+        wakes
     }
 }
 
@@ -381,6 +443,8 @@ where
             quota,
             gcra: Gcra::new(quota),
             keys: Keys::Narrow(HashMap::with_hasher(KeyHash::new())),
+            waiting: HashMap::with_hasher(KeyHash::new()),
+            latest: 0,
         };
         Self {
             shared: Arc::new(Shared {
@@ -444,6 +508,7 @@ where
         }
         let nanos = shared.origin.read(&shared.timer);
         let mut state = lock(&shared.state);
+        state.latest = state.latest.max(nanos);
         // The common case in one word: a state that fits, for a key we hold
         // or a new one (a full bucket: always allowed, as `n` fits the burst).
         if let (Keys::Narrow(map), Some(now_ticks)) =
@@ -600,8 +665,10 @@ where
     pub fn retain_recent(&self) {
         let nanos = self.shared.origin.read(&self.shared.timer);
         let mut state = lock(&self.shared.state);
+        state.latest = state.latest.max(nanos);
         let now = state.gcra.ticks(nanos);
         state.keys.retain_recent(now);
+        shrink(&mut state.waiting);
     }
 
     /// The quota every key gets.
@@ -627,12 +694,13 @@ where
     ) -> Poll<Result<(), InsufficientCapacity>> {
         let shared = &*self.shared;
         let mut turn = turn.project();
-        let (at, gcra) = match *turn.booking {
-            Some(Booking { at, .. }) => (at, lock(&shared.state).gcra),
+        let nanos = shared.origin.read(&shared.timer);
+        let mut state = lock(&shared.state);
+        state.latest = state.latest.max(nanos);
+        let gcra = state.gcra;
+        let now = gcra.ticks(nanos);
+        let (at, stale) = match *turn.booking {
             None => {
-                let nanos = shared.origin.read(&shared.timer);
-                let mut state = lock(&shared.state);
-                let gcra = state.gcra;
                 if n > gcra.burst() {
                     let capacity = gcra.burst();
                     return Poll::Ready(Err(InsufficientCapacity {
@@ -643,41 +711,74 @@ where
                 if n == 0 {
                     return Poll::Ready(Ok(()));
                 }
-                match state.take(key, gcra.ticks(nanos), n, true) {
-                    Ok(Outcome::Booked { at, end }) => {
-                        *turn.booking = Some(Booking { id: 0, at, end });
-                        (at, gcra)
+                match state.take(key, now, n, true) {
+                    Ok(Outcome::Booked { at, size }) => {
+                        let id = state.queue(key, at, size, cx.waker());
+                        *turn.booking = Some(Booking { id, at });
+                        (at, None)
                     }
                     Ok(Outcome::Taken) => return Poll::Ready(Ok(())),
                     Err(_) => unreachable!("a booking is always possible"),
                 }
             }
+            Some(Booking { id, .. }) => {
+                let polled = match state.waiting.get_mut(key) {
+                    Some(queue) => queue.poll(id, now, cx.waker()),
+                    None => None,
+                };
+                match polled {
+                    Some(Polled::Served(wakes)) => {
+                        if state.waiting.get(key).is_some_and(Waiters::is_empty) {
+                            state.waiting.remove(key);
+                        }
+                        drop(state);
+                        *turn.booking = None;
+                        turn.nap.set(Nap::Idle);
+                        wakes.finish();
+                        return Poll::Ready(Ok(()));
+                    }
+                    Some(Polled::Waiting { at, stale }) => (at, stale),
+                    None => {
+                        unreachable!("a waiter stays queued until its future is served or dropped")
+                    }
+                }
+            }
         };
+        drop(state);
+        drop(stale);
         let sleep = || shared.origin.sleep(&shared.timer, gcra.nanos(at));
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
             return Poll::Pending;
         }
+        // The timer says the booked time has come.
         turn.nap.set(Nap::Idle);
-        *turn.booking = None;
+        let Some(Booking { id, .. }) = turn.booking.take() else {
+            unreachable!("booked above")
+        };
+        let nanos = shared.origin.read(&shared.timer);
+        let mut state = lock(&shared.state);
+        state.latest = state.latest.max(nanos);
+        let now = state.gcra.ticks(nanos);
+        let wakes = state.leave(key, id, now, true);
+        drop(state);
+        wakes.finish();
         Poll::Ready(Ok(()))
     }
 
-    /// Gives back the cells of a waiter dropped before its turn, if nobody
-    /// has booked after it.
-    fn leave(&self, key: &K, n: u32, turn: Pin<&mut Turn<T::Sleep>>) {
-        let Some(Booking { at, end, .. }) = turn.project().booking.take() else {
+    /// Leaves `key`'s queue, for a future dropped while waiting.
+    fn leave(&self, key: &K, turn: Pin<&mut Turn<T::Sleep>>) {
+        let Some(Booking { id, .. }) = turn.project().booking.take() else {
             return;
         };
         let nanos = self.shared.origin.read(&self.shared.timer);
         let mut state = lock(&self.shared.state);
-        let gcra = state.gcra;
-        let now = gcra.ticks(nanos);
-        if now < at {
-            if let Some(mut tat) = state.keys.get(key).filter(|tat| tat.get() == end) {
-                // Smaller than a value that fit: it fits.
-                tat.set(end.saturating_sub(gcra.cells(n)));
-            }
-        }
+        state.latest = state.latest.max(nanos);
+        // The latest reading anything under the lock was done at, not only
+        // this one: see `Waiters::leave`.
+        let now = state.gcra.ticks(state.latest);
+        let wakes = state.leave(key, id, now, false);
+        drop(state);
+        wakes.finish();
     }
 }
 
@@ -774,10 +875,10 @@ pin_project_lite::pin_project! {
     ///
     /// # Cancel safety
     ///
-    /// Dropped before its turn, it gives its cells back if no later waiter
-    /// for the same key has booked since; otherwise they stay used and the
-    /// waiters behind it keep their times. Dropped after its turn came, its
-    /// cells count as used.
+    /// Dropped before its turn, it gives its cells back to its key, and
+    /// the waiters behind it move up by its share, exactly as with
+    /// [`RateLimiter`](crate::RateLimiter). Dropped after its turn came,
+    /// its cells count as used.
     #[must_use = "futures do nothing unless awaited"]
     pub struct KeyedAcquireN<'a, K, T: Timer = Auto>
     where
@@ -800,7 +901,7 @@ pin_project_lite::pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            this.limiter.leave(this.key, *this.n, this.turn);
+            this.limiter.leave(this.key, this.turn);
         }
     }
 }

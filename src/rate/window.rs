@@ -88,7 +88,9 @@ struct Window {
     /// ends on this clock.
     span: u64,
     runs: VecDeque<Run>,
-    /// Events ever admitted before the first run kept.
+    /// Events admitted before the first run kept. Only differences of the
+    /// running totals matter, so all of them, this included, may be moved
+    /// by the same amount (see [`give_back`](Self::give_back)).
     start: u64,
     /// The latest clock reading seen, so that every run is later than the
     /// one before even when callers race.
@@ -133,6 +135,7 @@ impl Window {
     }
 
     fn admit(&mut self, at: u64, n: u32) {
+        self.rebase();
         let total = self.total() + u64::from(n);
         match self.runs.back_mut() {
             Some(back) if back.at == at => back.total = total,
@@ -146,8 +149,19 @@ impl Window {
             return;
         };
         let n = u64::from(n);
-        for run in self.runs.range_mut(index..) {
-            run.total -= n;
+        // Lower the totals from this run on, or, when fewer runs are ahead
+        // of it, raise `start` and those ahead instead: the same change to
+        // every difference, at O(1) at either end of the runs.
+        if index < self.runs.len() - index {
+            self.rebase();
+            self.start += n;
+            for run in self.runs.range_mut(..index) {
+                run.total += n;
+            }
+        } else {
+            for run in self.runs.range_mut(index..) {
+                run.total -= n;
+            }
         }
         let before = if index == 0 {
             self.start
@@ -156,6 +170,19 @@ impl Window {
         };
         if self.runs[index].total == before {
             self.runs.remove(index);
+        }
+    }
+
+    /// Takes `start` off every total once they grow large, so that no sum
+    /// overflows however many events pass: each total is at most the
+    /// events kept past `start` after this, and this runs at most once
+    /// per 2^62 events admitted or given back.
+    fn rebase(&mut self) {
+        if self.total() > u64::MAX / 4 {
+            let start = std::mem::take(&mut self.start);
+            for run in &mut self.runs {
+                run.total -= start;
+            }
         }
     }
 }
@@ -460,7 +487,7 @@ impl<T: Timer> SlidingWindow<T> {
                     return Poll::Ready(Ok(()));
                 }
                 let at = u128::from(at);
-                *turn.booking = Some(Booking { id: 0, at, end: 0 });
+                *turn.booking = Some(Booking { id: 0, at });
                 at
             }
         };
@@ -604,5 +631,38 @@ impl<T: Timer> fmt::Debug for WindowAcquireN<'_, T> {
             .field("n", &self.n)
             .field("turn", &self.turn)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Running totals as if nearly 2^64 events had passed: admitting and
+    /// giving back go on with the same answers, and nothing overflows.
+    #[test]
+    fn totals_never_overflow() {
+        let most = u64::from(u32::MAX);
+        let mut window = Window {
+            limit: u32::MAX,
+            period: Duration::from_nanos(10),
+            span: 10,
+            runs: VecDeque::new(),
+            start: u64::MAX - most,
+            last: 0,
+        };
+        for at in (0..100).step_by(10) {
+            assert_eq!(window.earliest(at, u32::MAX), at);
+            window.admit(at, u32::MAX);
+            assert_eq!(window.earliest(at, 1), at + 10, "the window is full");
+        }
+        // Two bookings ahead; the first given back leaves room for one
+        // event at once, behind the second booking.
+        window.admit(100, u32::MAX);
+        window.admit(110, 1);
+        window.give_back(100, u32::MAX);
+        assert_eq!(window.runs.len(), 2, "the runs at 90 and 110");
+        assert_eq!(window.earliest(95, u32::MAX - 1), 110);
+        assert_eq!(window.earliest(95, u32::MAX), 120);
     }
 }
