@@ -10,10 +10,12 @@
 //! runs that fell out of the window are dropped from the front as time
 //! passes (O(1) each), so when what is left, plus `n`, is within the limit,
 //! the events fit without looking further: an admitted event costs O(1)
-//! (amortized over the drops). Only a refusal, which reports when the events
-//! would fit, or a waiter's booking finds that newest event, by a binary
-//! search on the running totals: O(log runs). Memory is one run per distinct
-//! admission time within the last period, plus one per waiter.
+//! (amortized over the drops). A refused single event while nobody waits
+//! waits for the oldest event kept (no more than the limit are kept then):
+//! O(1) too. Only a refusal of several events at once, or one made while
+//! waiters have booked, and a waiter's booking find their event by a binary
+//! search on the running totals: O(log runs). Memory is one run per
+//! distinct admission time within the last period, plus one per waiter.
 //!
 //! A waiter books the first time at which its events fit, after every event
 //! already kept, and sleeps until then: FIFO order, one wake each from its
@@ -37,9 +39,11 @@ use std::time::Duration;
 /// length `period`, exactly.
 ///
 /// This is the asyncio sliding-window recipe (a deque of timestamps,
-/// dropping those older than the period) without its scans: an admitted
-/// event costs O(1) (amortized), and a refusal (which says when to come
-/// back) O(log k) for k distinct admission times in the last period. Use it when the other side counts requests per
+/// dropping those older than the period) without its scans: `check`
+/// costs O(1) (amortized) whether it admits or refuses, while nobody
+/// waits; `check_n` refusals, and checks and bookings while waiters are
+/// booked, O(log k) for k distinct admission times in the last period
+/// (the refusal says when to come back). Use it when the other side counts requests per
 /// window and refuses the `n + 1`-th; a [`RateLimiter`](crate::RateLimiter)
 /// with the same `n` and `period` smooths the rate instead, and can allow
 /// up to `2n - 1` events in some windows (a full burst, then the refill).
@@ -130,7 +134,13 @@ impl Window {
             return newest;
         }
         let index = total - must_pass;
-        let run = self.runs.partition_point(|run| run.total <= index);
+        // A single event refused while nobody waits waits for the oldest
+        // kept one (at most `limit` events are kept then): no search.
+        let run = if self.runs.front().is_some_and(|front| front.total > index) {
+            0
+        } else {
+            self.runs.partition_point(|run| run.total <= index)
+        };
         newest.max(self.runs[run].at.saturating_add(self.span))
     }
 
