@@ -832,6 +832,40 @@ mod manual {
         }
     }
 
+    /// Times that saturate at the end of `u128` (a period of `Duration::MAX`
+    /// and a burst of `u32::MAX`), with give-backs in between: nothing
+    /// overflows, and nobody is served early.
+    #[test]
+    fn waiters_at_the_end_of_time_never_overflow() {
+        fn run<L: Limiter<ManualClock>>() {
+            let clock = ManualClock::new();
+            let limiter = L::new(Quota::new(1, Duration::MAX).burst(u32::MAX), clock.clone());
+            limiter.check_n(u32::MAX).unwrap();
+            let mut turns: Vec<_> = [u32::MAX, 1, u32::MAX, u32::MAX, u32::MAX]
+                .into_iter()
+                .map(|n| limiter.acquire_n(n))
+                .collect();
+            for turn in &mut turns {
+                assert!(poll(turn, Waker::noop()).is_pending());
+            }
+            drop(turns.drain(..2)); // the oldest first: the ones ahead are lifted
+            turns.extend([limiter.acquire_n(u32::MAX), limiter.acquire_n(u32::MAX)]);
+            clock.advance(YEAR);
+            for turn in &mut turns {
+                assert!(poll(turn, Waker::noop()).is_pending(), "served early");
+            }
+            // Give-backs near the end, where lifting those ahead would not fit.
+            for index in [1, 1, 0] {
+                drop(turns.remove(index));
+                for turn in &mut turns {
+                    assert!(poll(turn, Waker::noop()).is_pending(), "served early");
+                }
+            }
+        }
+        run::<RateLimiter<ManualClock>>();
+        run::<KeyedRateLimiter<u32, ManualClock>>();
+    }
+
     #[test]
     fn set_quota_keeps_the_state() {
         let clock = ManualClock::new();
@@ -1211,11 +1245,21 @@ mod manual {
     /// check would get a second cell at once with a burst of one.
     #[test]
     fn a_give_back_never_returns_cells_already_spent() {
-        give_back_after_a_spending_check::<RateLimiter<Hooked>>();
-        give_back_after_a_spending_check::<KeyedRateLimiter<u32, Hooked>>();
+        fn check<L: Limiter<Hooked>>(limiter: &L) -> bool {
+            limiter.check_n(1).is_ok()
+        }
+        fn acquire<L: Limiter<Hooked>>(limiter: &L) -> bool {
+            poll(&mut limiter.acquire_n(1), Waker::noop()).is_ready()
+        }
+        give_back_after_spending::<RateLimiter<Hooked>>(check);
+        give_back_after_spending::<RateLimiter<Hooked>>(acquire);
+        give_back_after_spending::<KeyedRateLimiter<u32, Hooked>>(check);
+        give_back_after_spending::<KeyedRateLimiter<u32, Hooked>>(acquire);
     }
 
-    fn give_back_after_a_spending_check<L: Limiter<Hooked>>() {
+    /// `spend` takes a cell on another thread, between the drop's reading
+    /// and its use; true if it got one.
+    fn give_back_after_spending<L: Limiter<Hooked>>(spend: fn(&L) -> bool) {
         let clock = ManualClock::new();
         let timer = Hooked {
             clock: clock.clone(),
@@ -1242,7 +1286,7 @@ mod manual {
             let (done_tx, done_rx) = std::sync::mpsc::channel();
             *spawned.lock().unwrap() = Some(std::thread::spawn(move || {
                 other_clock.advance(3 * ms);
-                taken_tx.send(other.check_n(1).is_ok()).unwrap();
+                taken_tx.send(spend(&other)).unwrap();
                 let _ = done_tx.send(()); // the drop may have stopped waiting
             }));
             let _ = done_rx.recv_timeout(Duration::from_millis(250));
@@ -1564,14 +1608,20 @@ mod manual {
         limiter.retain_recent();
         assert_eq!(limiter.len(), 500_000);
 
-        // Waiters on 100,000 of them, each key with a queue, dropped.
+        // Waiters on 100,000 of them, each key with a queue: half dropped
+        // before their turn, half served.
         let mut turns: Vec<_> = (0..100_000u64)
             .map(|key| Box::pin(limiter.acquire_n(&key, 10)))
             .collect();
         for turn in &mut turns {
             assert!(poll(turn, Waker::noop()).is_pending());
         }
-        drop(turns);
+        let mut served: Vec<_> = turns.into_iter().step_by(2).collect();
+        clock.advance(SEC);
+        for turn in &mut served {
+            assert!(poll(turn, Waker::noop()).is_ready());
+        }
+        drop(served);
 
         clock.advance(SEC);
         limiter.retain_recent();

@@ -43,8 +43,8 @@
 //! Moving every later booking would make n waiters that time out together,
 //! oldest first, cost O(n²) under the lock. The queue stores its times plus
 //! an offset they all share instead, so a give-back changes the waiters on
-//! the shorter side of it: O(1) at either end of the queue, as removing
-//! the entry is (see [`Waiters`]).
+//! the shorter side of it: none at either end of the queue, as removing the
+//! entry moves none (see [`Waiters`]).
 
 use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
 use crate::primitives::{Arc, Mutex, MutexGuard};
@@ -87,8 +87,8 @@ use std::task::{Context, Poll, Waker};
 ///   can tell whether its cells were spent meanwhile), `check` takes a
 ///   small lock.
 ///   Waiting, giving back and `set_quota` take the lock. A waiter costs one
-///   queue entry; a dropped one costs O(1) at either end of the queue (the
-///   oldest, or the newest), O(min(ahead, behind)) in the middle.
+///   queue entry; a dropped one costs O(log n) at either end of the queue
+///   (the oldest, or the newest), O(min(ahead, behind)) in the middle.
 ///
 /// It plays the part of governor's direct `RateLimiter` (`check`,
 /// `check_n`, `until_ready`) and of Python's `aiolimiter.AsyncLimiter`
@@ -405,9 +405,9 @@ pub(super) struct Waiters {
     queue: VecDeque<Waiter>,
     /// Taken off every stored `at`: a give-back lowers the times of the
     /// waiters behind it, or, when fewer are ahead of it, raises the stored
-    /// times of those ahead and this. So a give-back costs what removing the
-    /// waiter from the queue costs, O(1) at either end, and waiters timing
-    /// out oldest first cost O(1) each.
+    /// times of those ahead and this. So a give-back changes as many entries
+    /// as removing the waiter from the queue moves, none at either end, and
+    /// waiters timing out oldest first cost O(log n) each (finding them).
     lift: u128,
     next_id: u64,
 }
@@ -488,9 +488,20 @@ impl Waiters {
     pub(super) fn push(&mut self, at: u128, size: u128, waker: &Waker) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
+        // Times saturate at `u128::MAX` (a quota of `Duration::MAX` periods
+        // and a huge burst), so the lift may not fit on top of one: then the
+        // times are stored without it. That costs O(n) only for times
+        // within the lift of the end of `u128`.
+        let stored = match at.checked_add(self.lift) {
+            Some(stored) => stored,
+            None => {
+                self.settle();
+                at
+            }
+        };
         self.queue.push_back(Waiter {
             id,
-            at: at + self.lift,
+            at: stored,
             size,
             armed: at,
             waker: Some(waker.clone()),
@@ -547,10 +558,13 @@ impl Waiters {
             // holds on a clock whose cores disagree a little.
             *tat = tat.saturating_sub(waiter.size);
             let size = waiter.size;
-            if index < self.queue.len() - index {
-                if self.lift > u128::MAX / 4 {
-                    self.settle();
-                }
+            let raise = index < self.queue.len() - index
+                && self.lift.checked_add(size).is_some()
+                && self
+                    .queue
+                    .range(..index)
+                    .all(|ahead| ahead.at.checked_add(size).is_some());
+            if raise {
                 self.lift += size;
                 for ahead in self.queue.range_mut(..index) {
                     ahead.at += size;
@@ -1119,7 +1133,7 @@ impl<T: Timer> RateLimiter<T> {
         let nanos = self.shared.origin.read(&self.shared.timer);
         let mut state = self.shared.freeze(nanos);
         // The latest reading anything under the lock was done at, not only
-        // this one: see `State::leave`.
+        // this one: see `Waiters::remove`.
         let now = state.gcra.ticks(state.latest);
         let State { queue, tat, .. } = &mut *state;
         let wakes = queue.leave(id, now, Some(tat));

@@ -38,8 +38,8 @@ use std::task::{Context, Poll, Waker};
 ///   waiters of a [`RateLimiter`](crate::RateLimiter): a waiter dropped
 ///   before its turn gives its cells back, and the waiters behind it move
 ///   up. Keys never wait for each other. A key with waiters also has a
-///   queue (a second clone of the key, about 50 bytes, and an entry per
-///   waiter) while they wait.
+///   queue (a second clone of the key, 64 bytes, and an entry per waiter)
+///   while they wait.
 /// - **Cost**: one clock read, one lock held for a hash lookup and a few
 ///   integer operations; `check` clones the key only when it is new (a
 ///   waiter holds a clone of its own, and its queue another). The map
@@ -88,7 +88,7 @@ struct State<K> {
     waiting: HashMap<K, Waiters, KeyHash>,
     /// The latest clock reading (nanoseconds since the origin) that any
     /// work under the lock was done at: whether a dropped waiter's turn has
-    /// passed is decided at it (see `Waiters::leave`).
+    /// passed is decided at it (see `Waiters::remove`).
     latest: u64,
 }
 
@@ -323,16 +323,18 @@ impl Tat {
 /// What a first poll of a keyed acquire found.
 enum Outcome {
     Taken,
-    /// Served at `at`; the booking moved the key's state by `size`.
+    /// To be served at `at`, once [`State::book`] has moved the key's
+    /// state to `end`.
     Booked {
         at: u128,
-        size: u128,
+        end: u128,
     },
 }
 
 impl<K: Hash + Eq + Clone> State<K> {
-    /// Takes `n` cells (at most the burst) for `key` at `now`, or books them
-    /// if `book`.
+    /// Takes `n` cells (at most the burst) for `key` at `now`, or, if
+    /// `book`, says when they could be booked for; otherwise the earliest
+    /// time they would be allowed.
     fn take(&mut self, key: &K, now: u128, n: u32, book: bool) -> Result<Outcome, u128> {
         let gcra = self.gcra;
         let Some(mut slot) = self.keys.get(key) else {
@@ -343,13 +345,7 @@ impl<K: Hash + Eq + Clone> State<K> {
         };
         let (outcome, tat) = match gcra.test(slot.get(), now, n) {
             Ok(tat) => (Outcome::Taken, tat),
-            Err((at, end)) if book => (
-                Outcome::Booked {
-                    at,
-                    size: end - slot.get(),
-                },
-                end,
-            ),
+            Err((at, end)) if book => return Ok(Outcome::Booked { at, end }),
             Err((earliest, _)) => return Err(earliest),
         };
         if !slot.set(tat) {
@@ -358,15 +354,25 @@ impl<K: Hash + Eq + Clone> State<K> {
         Ok(outcome)
     }
 
-    /// Queues a waiter for `key`, served at `at`; returns its id.
-    fn queue(&mut self, key: &K, at: u128, size: u128, waker: &Waker) -> u64 {
-        if let Some(queue) = self.waiting.get_mut(key) {
-            return queue.push(at, size, waker);
+    /// Moves `key`'s state to `end` and queues a waiter served at `at`;
+    /// returns its id.
+    fn book(&mut self, key: &K, at: u128, end: u128, waker: &Waker) -> u64 {
+        // Cloned before anything changes: a key's `Clone` may panic.
+        let owned = (!self.waiting.contains_key(key)).then(|| key.clone());
+        let size = end - self.keys.get(key).map_or(0, |slot| slot.get());
+        self.keys.set(key, end);
+        match owned {
+            Some(owned) => {
+                let mut queue = Waiters::new();
+                let id = queue.push(at, size, waker);
+                self.waiting.insert(owned, queue);
+                id
+            }
+            None => match self.waiting.get_mut(key) {
+                Some(queue) => queue.push(at, size, waker),
+                None => unreachable!("the key's queue was found above"),
+            },
         }
-        let mut queue = Waiters::new();
-        let id = queue.push(at, size, waker);
-        self.waiting.insert(key.clone(), queue);
-        id
     }
 
     /// Removes waiter `id` of `key`: served, or dropped at `now` (ticks),
@@ -640,7 +646,8 @@ where
 
     /// Drops every key whose bucket is full again, and gives back the map's
     /// spare memory when it has shrunk well below its capacity. No answer
-    /// changes: an absent key has a full bucket. Keys with waiters stay.
+    /// changes: an absent key has a full bucket. Keys with waiters whose turn
+    /// has not come stay.
     ///
     /// Takes the lock for one pass over the map: O(keys).
     ///
@@ -712,8 +719,8 @@ where
                     return Poll::Ready(Ok(()));
                 }
                 match state.take(key, now, n, true) {
-                    Ok(Outcome::Booked { at, size }) => {
-                        let id = state.queue(key, at, size, cx.waker());
+                    Ok(Outcome::Booked { at, end }) => {
+                        let id = state.book(key, at, end, cx.waker());
                         *turn.booking = Some(Booking { id, at });
                         (at, None)
                     }
@@ -728,12 +735,12 @@ where
                 };
                 match polled {
                     Some(Polled::Served(wakes)) => {
+                        *turn.booking = None;
+                        turn.nap.set(Nap::Idle);
                         if state.waiting.get(key).is_some_and(Waiters::is_empty) {
                             state.waiting.remove(key);
                         }
                         drop(state);
-                        *turn.booking = None;
-                        turn.nap.set(Nap::Idle);
                         wakes.finish();
                         return Poll::Ready(Ok(()));
                     }
@@ -774,7 +781,7 @@ where
         let mut state = lock(&self.shared.state);
         state.latest = state.latest.max(nanos);
         // The latest reading anything under the lock was done at, not only
-        // this one: see `Waiters::leave`.
+        // this one: see `Waiters::remove`.
         let now = state.gcra.ticks(state.latest);
         let wakes = state.leave(key, id, now, false);
         drop(state);

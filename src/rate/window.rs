@@ -161,9 +161,9 @@ impl Window {
         let n = u64::from(n);
         // Lower the totals from this run on, or, when fewer runs are ahead
         // of it, raise `start` and those ahead instead: the same change to
-        // every difference, at O(1) at either end of the runs.
+        // every difference, at O(1) at either end of the runs. A raised
+        // total stays within this run's, which holds these `n` events.
         if index < self.runs.len() - index {
-            self.rebase();
             self.start += n;
             for run in self.runs.range_mut(..index) {
                 run.total += n;
@@ -186,7 +186,7 @@ impl Window {
     /// Takes `start` off every total once they grow large, so that no sum
     /// overflows however many events pass: each total is at most the
     /// events kept past `start` after this, and this runs at most once
-    /// per 2^62 events admitted or given back.
+    /// per 2^62 events admitted.
     fn rebase(&mut self) {
         if self.total() > u64::MAX / 4 {
             let start = std::mem::take(&mut self.start);
