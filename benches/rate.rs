@@ -5,6 +5,8 @@
 //!   clock), then on the same std `Instant` clock, then on a clock that
 //!   costs nothing to read (the limiter alone).
 //! - `direct_refused`: one `check()` that is refused (the error is built).
+//! - `direct_check_two_tokio_workers`: the same allowed `check()` in tokio
+//!   tasks on two workers at once, each on its own limiter.
 //! - `keyed_check_10k`: `check(&key)` cycling over 10,000 live keys, on
 //!   each crate's default clock, then on clocks that cost nothing to read.
 //! - `clock_read`: one reading of each default clock, which is most of the
@@ -186,6 +188,66 @@ fn keyed(c: &mut Criterion) {
     group.finish();
 }
 
+/// `iters` allowed checks on each of two tokio workers at once, each on its
+/// own limiter (made by `make`, inside the worker's task): the wall time,
+/// so that a shared write on the clock path shows as it bounces between
+/// the cores.
+fn on_two_workers<L: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    iters: u64,
+    make: fn() -> L,
+    check: fn(&L) -> bool,
+) -> std::time::Duration {
+    runtime.block_on(async {
+        let start = Instant::now();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let limiter = make();
+                    for _ in 0..iters {
+                        black_box(check(&limiter));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("a worker finishes");
+        }
+        start.elapsed()
+    })
+}
+
+/// `check()` in tokio tasks on two workers, each with its own limiter.
+fn tokio_workers(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut group = c.benchmark_group("direct_check_two_tokio_workers");
+    group.bench_function(BenchmarkId::new("portasync", "default clock"), |b| {
+        b.iter_custom(|iters| {
+            on_two_workers(
+                &runtime,
+                iters,
+                || RateLimiter::new(Quota::per_second(BILLION)),
+                |limiter| limiter.check().is_ok(),
+            )
+        })
+    });
+    group.bench_function(BenchmarkId::new("governor", "default clock"), |b| {
+        b.iter_custom(|iters| {
+            on_two_workers(
+                &runtime,
+                iters,
+                || governor::RateLimiter::direct(governor_quota(BILLION)),
+                |limiter| limiter.check().is_ok(),
+            )
+        })
+    });
+    group.finish();
+}
+
 /// Bytes held per key by each keyed limiter, after `keys` keys.
 fn memory_per_key(keys: u64) {
     let before = HELD.load(Ordering::Relaxed);
@@ -232,7 +294,7 @@ fn clocks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, direct, keyed, clocks);
+criterion_group!(benches, direct, tokio_workers, keyed, clocks);
 
 fn main() {
     memory_per_key(10_000);

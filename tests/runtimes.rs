@@ -368,6 +368,38 @@ mod auto_choice {
         });
     }
 
+    /// In a task spawned on a paused runtime too, and a `RateLimiter` on
+    /// `Auto` waits on that clock.
+    #[test]
+    fn paused_tokio_clock_governs_auto_in_a_task() {
+        let rt = paused_runtime();
+        let passed = rt.block_on(async {
+            tokio::spawn(async {
+                let start = Auto.now();
+                Auto.sleep(Duration::from_secs(3600)).await;
+                Auto.now() - start
+            })
+            .await
+            .unwrap()
+        });
+        assert!(passed >= Duration::from_secs(3600), "{passed:?}");
+        let limiter_waited = rt.block_on(async {
+            tokio::spawn(async {
+                let limiter = portasync::RateLimiter::new(portasync::Quota::per_hour(1));
+                limiter.check().unwrap();
+                let start = tokio::time::Instant::now();
+                limiter.acquire().await;
+                start.elapsed()
+            })
+            .await
+            .unwrap()
+        });
+        assert!(
+            limiter_waited >= Duration::from_secs(3599),
+            "{limiter_waited:?}"
+        );
+    }
+
     #[test]
     fn auto_timer_works_with_no_runtime() {
         futures_lite::future::block_on(async {
