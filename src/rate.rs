@@ -345,6 +345,7 @@ fn lock<T>(mutex: &crate::primitives::Mutex<T>) -> crate::primitives::MutexGuard
 pin_project_lite::pin_project! {
     /// A waiting caller's booking and its sleep: the part of every acquire
     /// future that does not depend on the kind of limiter.
+    #[project = TurnProj]
     pub struct Turn<S> {
         // Set once the caller has booked a time; cleared when it is served.
         booking: Option<Booking>,
@@ -353,13 +354,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// A booked time, in the limiter's own units (see each limiter).
+/// A caller's place among its limiter's waiters.
 #[derive(Clone, Copy, Debug)]
 struct Booking {
-    /// Which waiter this is, where the limiter keeps a queue.
+    /// Which waiter this is in the limiter's queue.
     id: u64,
-    /// When the caller is served.
-    at: u128,
 }
 
 pin_project_lite::pin_project! {

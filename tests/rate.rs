@@ -1710,11 +1710,13 @@ mod manual {
     }
 
     /// The same with waiters: some booked, some dropped before their time
-    /// (giving their events back), the rest polled every nanosecond so that
-    /// each is seen served at its booked time; checks in between. Every
-    /// answer and every booked time matches the rule applied to a plain
-    /// list of the events and bookings, so a give-back that frees too
-    /// little fails too, not only one that frees too much.
+    /// (giving their events back, and the waiters behind them moving up),
+    /// the rest polled every nanosecond so that each is seen served at its
+    /// booked time; checks in between. Every answer and every booked time
+    /// matches the rule applied to a plain list of the events and bookings,
+    /// with every waiter behind a dropped one booked again in turn, so a
+    /// give-back that frees too little fails too, not only one that frees
+    /// too much, and so does a waiter left behind that could have moved.
     #[test]
     fn window_with_waiters_is_strict_over_every_window() {
         for seed in 0..200 {
@@ -1725,11 +1727,13 @@ mod manual {
                 SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
             // When each event went ahead, for the strictness check.
             let mut events: Vec<u64> = Vec::new();
-            // The model: the times the window must hold, bookings included,
-            // of every event less than a period old; and each waiter's
-            // booked time and size.
-            let mut kept: Vec<u64> = Vec::new();
+            // The model: the times of the admitted events less than a
+            // period old, and each waiter's booked time and size, in the
+            // order they booked.
+            let mut admitted: Vec<u64> = Vec::new();
             let mut waiters: Vec<(u64, u32, Acquiring<'_>)> = Vec::new();
+            // The first time at or after `now` that `n` more events fit
+            // behind `kept`.
             let earliest = |kept: &[u64], now: u64, n: u32| {
                 let newest = kept.iter().copied().fold(now, u64::max);
                 let must_pass = (limit - n) as usize; // the index of the (limit - n + 1)-th newest
@@ -1739,11 +1743,18 @@ mod manual {
                     .get(must_pass)
                     .map_or(newest, |&event| newest.max(event + period))
             };
+            let kept = |admitted: &[u64], waiters: &[(u64, u32, Acquiring<'_>)]| {
+                let mut kept = admitted.to_vec();
+                for (at, n, _) in waiters {
+                    kept.extend(std::iter::repeat_n(*at, *n as usize));
+                }
+                kept
+            };
             for _ in 0..400 {
                 for _ in 0..rng.u64(0..=period / 2 + 1) {
                     clock.advance(NS);
                     let now = clock.elapsed().as_nanos() as u64;
-                    kept.retain(|&at| at + period > now);
+                    admitted.retain(|&at| at + period > now);
                     for (at, n, waiter) in &mut waiters {
                         let ready = poll(waiter, Waker::noop()).is_ready();
                         assert_eq!(
@@ -1753,42 +1764,60 @@ mod manual {
                         );
                         if ready {
                             events.extend(std::iter::repeat_n(now, *n as usize));
+                            admitted.extend(std::iter::repeat_n(now, *n as usize));
                         }
                     }
                     waiters.retain(|(at, _, _)| *at > now);
                 }
                 let now = clock.elapsed().as_nanos() as u64;
                 let n = rng.u32(1..=limit);
-                let at = earliest(&kept, now, n);
+                let at = earliest(&kept(&admitted, &waiters), now, n);
                 match rng.u32(0..3) {
                     0 => {
                         let allowed = window.check_n(n).is_ok();
                         assert_eq!(allowed, at == now, "seed {seed}: {n} at {now}, model {at}");
                         if allowed {
                             events.extend(std::iter::repeat_n(now, n as usize));
-                            kept.extend(std::iter::repeat_n(now, n as usize));
+                            admitted.extend(std::iter::repeat_n(now, n as usize));
                         }
                     }
                     1 => {
                         let mut waiter = Box::pin(window.acquire_n(n));
                         let ready = poll(&mut waiter, Waker::noop()).is_ready();
                         assert_eq!(ready, at == now, "seed {seed}: {n} at {now}, model {at}");
-                        kept.extend(std::iter::repeat_n(at, n as usize));
                         if ready {
                             events.extend(std::iter::repeat_n(now, n as usize));
+                            admitted.extend(std::iter::repeat_n(now, n as usize));
                         } else {
                             waiters.push((at, n, waiter));
                         }
                     }
                     _ => {
                         if !waiters.is_empty() {
-                            let (at, n, waiter) = waiters.remove(rng.usize(0..waiters.len()));
-                            drop(waiter);
                             // Not served yet (those are gone): given back.
-                            for _ in 0..n {
-                                let index = kept.iter().position(|&event| event == at);
-                                kept.swap_remove(index.expect("a booking is kept until served"));
+                            drop(waiters.remove(rng.usize(0..waiters.len())));
+                            // Every waiter behind it books again, in turn,
+                            // when polled; the model books them all again,
+                            // as those the give-back cannot reach keep
+                            // their times either way.
+                            let mut ahead: Vec<u64> = admitted.clone();
+                            for (at, n, waiter) in &mut waiters {
+                                let moved = earliest(&ahead, now, *n);
+                                assert!(moved <= *at, "seed {seed}: a waiter moved back");
+                                *at = moved;
+                                ahead.extend(std::iter::repeat_n(moved, *n as usize));
+                                let ready = poll(waiter, Waker::noop()).is_ready();
+                                assert_eq!(
+                                    ready,
+                                    moved <= now,
+                                    "seed {seed}: a waiter moved up to {moved}, at {now}"
+                                );
+                                if ready {
+                                    events.extend(std::iter::repeat_n(now, *n as usize));
+                                    admitted.extend(std::iter::repeat_n(now, *n as usize));
+                                }
                             }
+                            waiters.retain(|(at, _, _)| *at > now);
                         }
                     }
                 }
@@ -1797,6 +1826,216 @@ mod manual {
             assert!(events.len() > 20, "seed {seed}: {} events", events.len());
             assert_strict(&events, limit, period);
         }
+    }
+
+    /// Waiters that poll late, or not at all for a while: drops made while
+    /// the re-booking of an earlier one has not reached them, drops of the
+    /// waiter due to re-book next, new waiters booking meanwhile. Once every
+    /// woken waiter has polled, each waiter's time is the one the rule
+    /// gives when every waiter books again in order; then time runs on and
+    /// each is served exactly then.
+    #[test]
+    fn window_waiters_move_up_however_late_they_poll() {
+        struct Lazy<'a> {
+            n: u32,
+            waiter: Acquiring<'a>,
+            counter: Arc<Counter>,
+            waker: Waker,
+            seen: usize,
+        }
+        for seed in 0..300 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let (limit, period) = (rng.u32(1..=5), rng.u64(1..=60));
+            let clock = ManualClock::new();
+            let window =
+                SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
+            let earliest = |kept: &[u64], now: u64, n: u32| {
+                let newest = kept.iter().copied().fold(now, u64::max);
+                let mut newest_first = kept.to_vec();
+                newest_first.sort_unstable_by(|a, b| b.cmp(a));
+                newest_first
+                    .get((limit - n) as usize)
+                    .map_or(newest, |&event| newest.max(event + period))
+            };
+            let (mut events, mut admitted) = (Vec::new(), Vec::new());
+            let mut waiters: Vec<Lazy<'_>> = Vec::new();
+            let mut made = 0;
+            for _ in 0..30 {
+                let now = clock.elapsed().as_nanos() as u64;
+                admitted.retain(|&at: &u64| at + period > now);
+                // Polls waiter `index`; whether it was served (now).
+                let mut serve = |waiter: &mut Lazy<'_>| {
+                    waiter.seen = waiter.counter.wakes.load(Ordering::SeqCst);
+                    let ready = poll(&mut waiter.waiter, &waiter.waker).is_ready();
+                    if ready {
+                        events.extend(std::iter::repeat_n(now, waiter.n as usize));
+                        admitted.extend(std::iter::repeat_n(now, waiter.n as usize));
+                    }
+                    ready
+                };
+                for _ in 0..rng.usize(1..12) {
+                    match rng.u32(0..3) {
+                        0 => {
+                            let n = rng.u32(1..=limit);
+                            let (counters, wakers, _) = counters(1);
+                            let mut waiter = Lazy {
+                                n,
+                                waiter: Box::pin(window.acquire_n(n)),
+                                counter: counters[0].clone(),
+                                waker: wakers[0].clone(),
+                                seen: 0,
+                            };
+                            made += 1;
+                            if !serve(&mut waiter) {
+                                waiters.push(waiter);
+                            }
+                        }
+                        1 if !waiters.is_empty() => {
+                            drop(waiters.remove(rng.usize(0..waiters.len())));
+                        }
+                        _ => {
+                            // Some woken waiter polls, or none does.
+                            let woken: Vec<usize> = (0..waiters.len())
+                                .filter(|&i| {
+                                    waiters[i].counter.wakes.load(Ordering::SeqCst)
+                                        > waiters[i].seen
+                                })
+                                .collect();
+                            if !woken.is_empty() && rng.bool() {
+                                let index = woken[rng.usize(0..woken.len())];
+                                if serve(&mut waiters[index]) {
+                                    waiters.remove(index);
+                                }
+                            }
+                        }
+                    }
+                }
+                // Every woken waiter polls, until none is woken.
+                loop {
+                    let woken = (0..waiters.len()).find(|&i| {
+                        waiters[i].counter.wakes.load(Ordering::SeqCst) > waiters[i].seen
+                    });
+                    let Some(index) = woken else { break };
+                    if serve(&mut waiters[index]) {
+                        waiters.remove(index);
+                    }
+                }
+                // The times the rule gives, every waiter booking again.
+                let mut ahead = admitted.clone();
+                let mut times = Vec::new();
+                for waiter in &waiters {
+                    let at = earliest(&ahead, now, waiter.n);
+                    ahead.extend(std::iter::repeat_n(at, waiter.n as usize));
+                    times.push(at);
+                }
+                // Time runs on; a few of them are served, each exactly at
+                // its time.
+                for _ in 0..rng.u64(0..=period) {
+                    clock.advance(NS);
+                    let now = clock.elapsed().as_nanos() as u64;
+                    let mut index = 0;
+                    while index < waiters.len() {
+                        let waiter = &mut waiters[index];
+                        let ready = poll(&mut waiter.waiter, &waiter.waker).is_ready();
+                        waiter.seen = waiter.counter.wakes.load(Ordering::SeqCst);
+                        assert_eq!(
+                            ready,
+                            times[index] <= now,
+                            "seed {seed}: a waiter due at {}, at {now}",
+                            times[index]
+                        );
+                        if ready {
+                            events.extend(std::iter::repeat_n(now, waiter.n as usize));
+                            admitted.extend(std::iter::repeat_n(now, waiter.n as usize));
+                            waiters.remove(index);
+                            times.remove(index);
+                        } else {
+                            index += 1;
+                        }
+                    }
+                }
+            }
+            assert!(made > 20, "seed {seed}: {made} waiters");
+            events.sort_unstable();
+            assert_strict(&events, limit, period);
+        }
+    }
+
+    /// A waiter due to re-book whose time comes before it polls is served
+    /// at its old time, and passes the re-booking on: with two events per
+    /// 10 s, one dropped at 10 s lets the one behind a served waiter move
+    /// from 20 s to 10 s.
+    #[test]
+    fn window_rebooking_passes_a_waiter_served_late() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(2, 10 * SEC, clock.clone());
+        window.check_n(2).unwrap();
+        let (counters, wakers, log) = counters(4);
+        let mut waiters: Vec<_> = (0..4).map(|_| Box::pin(window.acquire())).collect();
+        for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
+            assert!(poll(waiter, waker).is_pending());
+        }
+        // Booked at 10, 10, 20 and 20 s. The first is dropped: the second
+        // is woken to re-book, but does not poll before its time.
+        drop(waiters.remove(0));
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [1]);
+        clock.advance(10 * SEC);
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [1], "its timer");
+        assert!(poll(&mut waiters[0], &wakers[1]).is_ready());
+        // Served at 10 s, it woke the next, which now fits at 10 s too.
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [2]);
+        assert!(poll(&mut waiters[1], &wakers[2]).is_ready());
+        // The last stays at 20 s: two events at 10 s fill its window.
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [3]);
+        assert!(poll(&mut waiters[2], &wakers[3]).is_pending());
+        clock.advance(10 * SEC - NS);
+        assert!(poll(&mut waiters[2], &wakers[3]).is_pending());
+        clock.advance(NS);
+        assert!(poll(&mut waiters[2], &wakers[3]).is_ready());
+        assert_eq!(
+            counters[3].wakes.load(Ordering::SeqCst),
+            2,
+            "re-book, then its timer"
+        );
+    }
+
+    /// Each waiter behind a dropped one moves up, woken once to re-book and
+    /// once by its timer; new bookings go behind the moved ones.
+    #[test]
+    fn window_waiters_move_up_behind_a_dropped_one() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(1, SEC, clock.clone());
+        window.check().unwrap();
+        let (counters, wakers, log) = counters(4);
+        let mut waiters: Vec<_> = (0..3).map(|_| Box::pin(window.acquire())).collect();
+        for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
+            assert!(poll(waiter, waker).is_pending());
+        }
+        // Booked at 1, 2 and 3 s.
+        drop(waiters.remove(0));
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [1]);
+        assert!(poll(&mut waiters[0], &wakers[1]).is_pending());
+        assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [2]);
+        assert!(poll(&mut waiters[1], &wakers[2]).is_pending());
+        assert!(log.lock().unwrap().is_empty(), "nobody behind the last");
+        let mut late = Box::pin(window.acquire());
+        assert!(poll(&mut late, &wakers[3]).is_pending());
+        // Now at 1, 2 and 3 s: each is served then, not a second later.
+        let mut pending: Vec<_> = waiters.into_iter().zip(&wakers[1..3]).collect();
+        pending.push((late, &wakers[3]));
+        for second in 1..=3 {
+            clock.advance(SEC - NS);
+            for (waiter, waker) in &mut pending {
+                assert!(poll(waiter, waker).is_pending(), "before {second} s");
+            }
+            clock.advance(NS);
+            let (mut first, waker) = pending.remove(0);
+            assert!(poll(&mut first, waker).is_ready(), "at {second} s");
+        }
+        for counter in &counters[1..3] {
+            assert_eq!(counter.wakes.load(Ordering::SeqCst), 2);
+        }
+        assert_eq!(counters[3].wakes.load(Ordering::SeqCst), 1);
     }
 
     #[test]
@@ -1928,9 +2167,12 @@ mod suite {
         limiter.check().unwrap();
         next_moves_up(|| limiter.acquire(), || Some(limiter.waiters())).await;
         assert_eq!(limiter.waiters(), 0);
-        let keyed = KeyedRateLimiter::with_timer(Quota::per_second(4).burst(1), rt);
+        let keyed = KeyedRateLimiter::with_timer(Quota::per_second(4).burst(1), rt.clone());
         keyed.check(&1).unwrap();
         next_moves_up(|| keyed.acquire(&1), || None).await;
+        let window = SlidingWindow::with_timer(1, Duration::from_millis(250), rt);
+        window.check().unwrap();
+        next_moves_up(|| window.acquire(), || None).await;
     }
 
     /// With a bucket just emptied at 4 per second: the first waiter books

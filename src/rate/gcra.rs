@@ -1088,7 +1088,7 @@ impl<T: Timer> RateLimiter<T> {
                 match state.take_or_book(now, n, cx.waker()) {
                     (Booked::Now, _) => return Poll::Ready(Ok(())),
                     (Booked::Later(at), id) => {
-                        *turn.booking = Some(Booking { id, at });
+                        *turn.booking = Some(Booking { id });
                         (at, None)
                     }
                 }

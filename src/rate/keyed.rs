@@ -721,7 +721,7 @@ where
                 match state.take(key, now, n, true) {
                     Ok(Outcome::Booked { at, end }) => {
                         let id = state.book(key, at, end, cx.waker());
-                        *turn.booking = Some(Booking { id, at });
+                        *turn.booking = Some(Booking { id });
                         (at, None)
                     }
                     Ok(Outcome::Taken) => return Poll::Ready(Ok(())),

@@ -63,7 +63,7 @@ mod sealed {
         }
 
         fn leave_one(&self, turn: Pin<&mut Turn<T::Sleep>>) {
-            self.leave(1, turn);
+            self.leave(turn);
         }
     }
 }

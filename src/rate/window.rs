@@ -22,17 +22,28 @@
 //! own timer. Only events older than `period` are ever forgotten, so giving
 //! a dropped waiter's events back can never let a later check exceed the
 //! limit.
+//!
+//! A dropped waiter's give-back also lets the waiters behind it fit
+//! earlier, but not by one amount (a booking depends on the events in its
+//! own window), so they book again one by one, each on its own task: the
+//! one behind the dropped waiter is woken, books again, and wakes the next
+//! (see [`Cursor`]) for as long as the change can reach it. A waiter only
+//! ever moves earlier, and never ahead of the one before it, so a booking
+//! that has not been redone yet still holds; a waiter that does not poll
+//! holds up the moving up behind it, never anyone's service. Each waiter
+//! books again in O(log runs), and is woken once more per give-back that
+//! reaches it.
 
 use super::{
     Booking, InsufficientCapacity, Nap, NotUntil, Origin, QuotaError, RateLimited, Turn, lock,
 };
-use crate::primitives::{Arc, Mutex};
+use crate::primitives::{Arc, Mutex, MutexGuard};
 use crate::rt::{Auto, Timer};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// A strict sliding-window limit: at most `n` events in **any** window of
@@ -53,6 +64,8 @@ use std::time::Duration;
 ///   window. [`NotUntil::wait_time`] is exact to the nanosecond.
 /// - **Fair**: waiters are served in the order they first polled, each
 ///   woken once by its own timer; `check` never takes a waiter's place.
+///   When a waiter gives up, those behind it move up to the first times
+///   they now fit, in order (each woken once more to book again).
 /// - **Memory**: one entry per distinct admission time in the last period,
 ///   at most `n`, plus one per waiter.
 ///
@@ -72,9 +85,10 @@ use std::time::Duration;
 /// # Cancel safety
 ///
 /// A dropped [`WindowAcquireN`] (or [`WindowAcquire`]) whose time has not
-/// come removes its events. The waiters behind it keep their times, and a
-/// check is never admitted ahead of a booking, so the room it frees is used
-/// once the bookings behind it are past.
+/// come removes its events, and the waiters behind it move up into the
+/// room, each booking again when next polled (the one right behind is
+/// woken for it, and wakes the next). A check is never admitted ahead of a
+/// booking. Dropped after its time came, its events count as admitted.
 pub struct SlidingWindow<T = Auto> {
     shared: Arc<Shared<T>>,
 }
@@ -99,6 +113,36 @@ struct Window {
     /// The latest clock reading seen, so that every run is later than the
     /// one before even when callers race.
     last: u64,
+    /// The waiters with a booked time, by id: in the order they booked,
+    /// which is the order of their times. Kept until served or dropped.
+    waiters: BTreeMap<u64, Waiter>,
+    next_id: u64,
+    /// The waiter to re-book next, after one ahead of it was dropped.
+    cursor: Option<Cursor>,
+}
+
+/// A waiting caller's booking: `n` events at `at`.
+#[derive(Debug)]
+struct Waiter {
+    at: u64,
+    n: u32,
+    /// Woken to re-book when it is the [`Cursor`].
+    waker: Option<Waker>,
+}
+
+/// Where the re-booking after a give-back has got to: the waiter `id` may
+/// now fit earlier, and is woken to re-book.
+///
+/// Only events at or before `frontier` (the latest time that events were
+/// given back or moved from) were taken away, so only a waiter that could
+/// count them in its window, one less than a period after `frontier`, or
+/// one behind a waiter that moved, can move in turn: re-booking goes on
+/// from waiter to waiter until neither holds (see
+/// [`pass_cursor`](Window::pass_cursor)).
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    id: u64,
+    frontier: u64,
 }
 
 /// Events admitted at one nanosecond.
@@ -181,6 +225,160 @@ impl Window {
         if self.runs[index].total == before {
             self.runs.remove(index);
         }
+    }
+
+    /// Books `n` events (at most the limit) at the first time they fit
+    /// at or after `now`: `None` if that is now (they are admitted), else
+    /// the waiter's id and time.
+    fn book(&mut self, now: u64, n: u32, waker: &Waker) -> Option<(u64, u64)> {
+        let at = self.earliest(now, n);
+        self.admit(at, n);
+        if at <= self.last {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let waker = Some(waker.clone());
+        self.waiters.insert(id, Waiter { at, n, waker });
+        Some((id, at))
+    }
+
+    /// Waiter `id`, which is kept until it is served or dropped.
+    fn waiter(&mut self, id: u64) -> &mut Waiter {
+        let Some(waiter) = self.waiters.get_mut(&id) else {
+            unreachable!("a waiter is kept until it is served or dropped")
+        };
+        waiter
+    }
+
+    /// The waiter behind waiter `id`.
+    fn behind(&self, id: u64) -> Option<(u64, &Waiter)> {
+        let (&next, waiter) = self.waiters.range(id + 1..).next()?;
+        Some((next, waiter))
+    }
+
+    /// Moves the events of the waiter at `index` to the first time they
+    /// now fit, at or after `now` and the waiter ahead of it; whether they
+    /// moved. Their new time is before their old one, and after every
+    /// event ahead of them, so no window can hold more than before but
+    /// those ending between the two times, which hold only the events
+    /// ahead and these: no more than the limit, as the new time was found.
+    fn rebook(&mut self, id: u64, now: u64) -> bool {
+        let Waiter { at, n, .. } = *self.waiter(id);
+        let ahead = self
+            .waiters
+            .range(..id)
+            .next_back()
+            .map_or(0, |(_, ahead)| ahead.at);
+        let lower = now.max(ahead);
+        // Booked with a waiter ahead at the same time: it stays behind it.
+        if lower >= at {
+            return false;
+        }
+        let Ok(run) = self.runs.binary_search_by_key(&at, |run| run.at) else {
+            unreachable!("a booking is kept until its time")
+        };
+        // The events ahead of this waiter's, which are all before `at`.
+        let before = if run == 0 {
+            self.start
+        } else {
+            self.runs[run - 1].total
+        };
+        let must_pass = u64::from(self.limit - n) + 1;
+        let fits = if before - self.start < must_pass {
+            lower
+        } else {
+            let index = before - must_pass;
+            // The run of that event: the first with a total above it,
+            // among the runs ahead.
+            let (mut low, mut high) = (0, run);
+            while low < high {
+                let middle = low + (high - low) / 2;
+                if self.runs[middle].total <= index {
+                    low = middle + 1;
+                } else {
+                    high = middle;
+                }
+            }
+            lower.max(self.runs[low].at.saturating_add(self.span))
+        };
+        if fits >= at {
+            return false;
+        }
+        let n = u64::from(n);
+        let alone = self.runs[run].total - before == n;
+        if run > 0 && self.runs[run - 1].at == fits {
+            self.runs[run - 1].total += n;
+            if alone {
+                self.runs.remove(run);
+            }
+        } else if alone {
+            self.runs[run].at = fits;
+        } else {
+            // Waiters behind it share its old time: split the run.
+            self.runs.insert(
+                run,
+                Run {
+                    at: fits,
+                    total: before + n,
+                },
+            );
+        }
+        self.waiter(id).at = fits;
+        true
+    }
+
+    /// Passes the cursor from waiter `id`, whose events are at `at` and
+    /// moved (from `from`) or not, to the next waiter if that one may move
+    /// now; the waker to wake.
+    fn pass_cursor(&mut self, id: u64, at: u64, moved: Option<u64>) -> Option<Waker> {
+        let cursor = self.cursor.take()?;
+        let frontier = moved.map_or(cursor.frontier, |from| cursor.frontier.max(from));
+        if moved.is_none() && at >= frontier.saturating_add(self.span) {
+            return None;
+        }
+        let (next, waiter) = self.behind(id)?;
+        let waker = waiter.waker.clone();
+        self.cursor = Some(Cursor { id: next, frontier });
+        waker
+    }
+
+    /// Forgets waiter `id`, served (its time came) or dropped. A dropped
+    /// one's events are given back if its time has not come; then the
+    /// waiter behind it (unless the cursor is already ahead of it) is the
+    /// cursor, and is returned to wake.
+    fn remove(&mut self, id: u64, dropped: bool) -> Option<Waker> {
+        let Waiter { at, n, .. } = *self.waiter(id);
+        let wake = if !(dropped && self.last < at) {
+            // Served: its events stay where they are.
+            match self.cursor {
+                Some(cursor) if cursor.id == id => self.pass_cursor(id, at, None),
+                _ => None,
+            }
+        } else {
+            self.give_back(at, n);
+            match self.cursor {
+                Some(cursor) if cursor.id < id => {
+                    self.cursor = Some(Cursor {
+                        id: cursor.id,
+                        frontier: cursor.frontier.max(at),
+                    });
+                    None
+                }
+                cursor => {
+                    let frontier = cursor.map_or(at, |cursor| cursor.frontier.max(at));
+                    let behind = self
+                        .behind(id)
+                        .map(|(next, waiter)| (next, waiter.waker.clone()));
+                    self.cursor = behind
+                        .as_ref()
+                        .map(|&(next, _)| Cursor { id: next, frontier });
+                    behind.and_then(|(_, waker)| waker)
+                }
+            }
+        };
+        self.waiters.remove(&id);
+        wake
     }
 
     /// Takes `start` off every total once they grow large, so that no sum
@@ -314,6 +512,9 @@ impl<T: Timer> SlidingWindow<T> {
             runs: VecDeque::new(),
             start: 0,
             last: 0,
+            waiters: BTreeMap::new(),
+            next_id: 0,
+            cursor: None,
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -476,11 +677,38 @@ impl<T: Timer> SlidingWindow<T> {
     ) -> Poll<Result<(), InsufficientCapacity>> {
         let shared = &*self.shared;
         let mut turn = turn.project();
-        let at = match *turn.booking {
-            Some(Booking { at, .. }) => at,
+        let nanos = shared.origin.read(&shared.timer);
+        let mut window = lock(&shared.state);
+        let (id, at) = match *turn.booking {
+            Some(Booking { id, .. }) => {
+                let now = nanos.max(window.last);
+                window.last = now;
+                let waiter = window.waiter(id);
+                let from = waiter.at;
+                if from <= now {
+                    return serve(window, id, turn);
+                }
+                if !waiter
+                    .waker
+                    .as_ref()
+                    .is_some_and(|filed| filed.will_wake(cx.waker()))
+                {
+                    waiter.waker = Some(cx.waker().clone());
+                }
+                let mut wake = None;
+                if window.cursor.is_some_and(|cursor| cursor.id == id) {
+                    let moved = window.rebook(id, now).then_some(from);
+                    let at = window.waiter(id).at;
+                    wake = window.pass_cursor(id, at, moved);
+                }
+                let at = window.waiter(id).at;
+                drop(window);
+                if let Some(waker) = wake {
+                    waker.wake();
+                }
+                (id, at)
+            }
             None => {
-                let nanos = shared.origin.read(&shared.timer);
-                let mut window = lock(&shared.state);
                 if n > window.limit {
                     let capacity = window.limit;
                     return Poll::Ready(Err(InsufficientCapacity {
@@ -491,38 +719,56 @@ impl<T: Timer> SlidingWindow<T> {
                 if n == 0 {
                     return Poll::Ready(Ok(()));
                 }
-                let at = window.earliest(nanos, n);
-                window.admit(at, n);
-                if at <= window.last {
+                let Some(booked) = window.book(nanos, n, cx.waker()) else {
                     return Poll::Ready(Ok(()));
-                }
-                let at = u128::from(at);
-                *turn.booking = Some(Booking { id: 0, at });
-                at
+                };
+                booked
             }
         };
+        let at = u128::from(at);
+        *turn.booking = Some(Booking { id });
         let sleep = || shared.origin.sleep(&shared.timer, at);
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
             return Poll::Pending;
         }
-        turn.nap.set(Nap::Idle);
-        *turn.booking = None;
-        Poll::Ready(Ok(()))
+        // The timer says its time has come.
+        let mut window = lock(&shared.state);
+        window.last = window.last.max(window.waiter(id).at);
+        serve(window, id, turn)
     }
 
-    /// Removes the events of a waiter dropped before its time.
-    pub(super) fn leave(&self, n: u32, turn: Pin<&mut Turn<T::Sleep>>) {
-        let Some(Booking { at, .. }) = turn.project().booking.take() else {
+    /// Removes the events of a waiter dropped before its time, and hands
+    /// its place on to the waiters behind it.
+    pub(super) fn leave(&self, turn: Pin<&mut Turn<T::Sleep>>) {
+        let Some(Booking { id, .. }) = turn.project().booking.take() else {
             return;
         };
         let nanos = self.shared.origin.read(&self.shared.timer);
         let mut window = lock(&self.shared.state);
-        // Booked times fit a u64: they are nanoseconds on this clock.
-        let at = u64::try_from(at).unwrap_or(u64::MAX);
-        if nanos.max(window.last) < at {
-            window.give_back(at, n);
+        window.last = window.last.max(nanos);
+        let wake = window.remove(id, true);
+        drop(window);
+        if let Some(waker) = wake {
+            waker.wake();
         }
     }
+}
+
+/// Serves waiter `id`, whose time has come: forgets it, and passes the
+/// cursor on if it held it.
+fn serve<S>(
+    mut window: MutexGuard<'_, Window>,
+    id: u64,
+    mut turn: super::TurnProj<'_, S>,
+) -> Poll<Result<(), InsufficientCapacity>> {
+    let wake = window.remove(id, false);
+    drop(window);
+    turn.nap.set(Nap::Idle);
+    *turn.booking = None;
+    if let Some(waker) = wake {
+        waker.wake();
+    }
+    Poll::Ready(Ok(()))
 }
 
 impl<T> Clone for SlidingWindow<T> {
@@ -607,9 +853,9 @@ pin_project_lite::pin_project! {
     ///
     /// # Cancel safety
     ///
-    /// Dropped before its time, it removes its events from the window, so
-    /// later checks may use them; the waiters behind it keep their times.
-    /// Dropped after its time came, its events count as admitted.
+    /// Dropped before its time, it removes its events from the window, and
+    /// the waiters behind it move up into the room they leave. Dropped
+    /// after its time came, its events count as admitted.
     #[must_use = "futures do nothing unless awaited"]
     pub struct WindowAcquireN<'a, T: Timer = Auto> {
         window: &'a SlidingWindow<T>,
@@ -621,7 +867,7 @@ pin_project_lite::pin_project! {
     impl<'a, T: Timer> PinnedDrop for WindowAcquireN<'a, T> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            this.window.leave(*this.n, this.turn);
+            this.window.leave(this.turn);
         }
     }
 }
@@ -660,6 +906,9 @@ mod tests {
             runs: VecDeque::new(),
             start: u64::MAX - most,
             last: 0,
+            waiters: BTreeMap::new(),
+            next_id: 0,
+            cursor: None,
         };
         for at in (0..100).step_by(10) {
             assert_eq!(window.earliest(at, u32::MAX), at);
