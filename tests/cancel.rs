@@ -71,6 +71,38 @@ fn children_follow_parents_never_the_reverse() {
     );
 }
 
+/// A token whose handles are all gone still passes its parent's cancel on
+/// to its children: to their flags and to their waiters.
+#[test]
+fn cancel_reaches_grandchildren_past_a_dropped_middle() {
+    let root = CancelToken::new();
+    let grandchild = root.child().child(); // the middle is a temporary
+    let (count, waker) = counter();
+    let mut waiting = Box::pin(grandchild.cancelled());
+    assert!(poll(&mut waiting, &waker).is_pending());
+    root.cancel();
+    assert!(grandchild.is_cancelled());
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut waiting, &waker).is_ready());
+
+    // Deeper, with the middles dropped in every order.
+    for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2], [1, 2, 0]] {
+        let root = CancelToken::new();
+        let mut chain = vec![root.child()];
+        for _ in 0..3 {
+            let next = chain.last().unwrap().child();
+            chain.push(next);
+        }
+        let leaf = chain.pop().unwrap();
+        let mut middles: Vec<_> = chain.into_iter().map(Some).collect();
+        for index in order {
+            middles[index] = None;
+        }
+        root.cancel();
+        assert!(leaf.is_cancelled(), "dropped in order {order:?}");
+    }
+}
+
 #[test]
 fn clones_share_the_token() {
     let token = CancelToken::new();

@@ -243,6 +243,42 @@ fn child_drop_vs_cancel() {
     });
 }
 
+/// A cancel racing another cancel lower in the tree: when the root's
+/// `cancel` returns, the grandchild reads as cancelled, whichever of the
+/// two got to the middle first.
+#[test]
+fn cancel_vs_cancel_below() {
+    loom::model(|| {
+        let root = portasync::CancelToken::new();
+        let child = root.child();
+        let grandchild = child.child();
+        let other = child.clone();
+        let canceller = thread::spawn(move || other.cancel());
+        root.cancel();
+        assert!(grandchild.is_cancelled());
+        canceller.join().unwrap();
+        drop(child);
+    });
+}
+
+/// The middle of three dropped while the root is cancelled: the grandchild's
+/// waiter is woken either way (the middle stays in the tree while it has a
+/// child).
+#[test]
+fn middle_drop_vs_cancel() {
+    loom::model(|| {
+        let root = portasync::CancelToken::new();
+        let child = root.child();
+        let grandchild = child.child();
+        let waiter = thread::spawn(move || {
+            drop(child);
+            loom::future::block_on(grandchild.cancelled());
+        });
+        root.cancel();
+        waiter.join().unwrap();
+    });
+}
+
 /// A clock the model moves by hand: nanoseconds past a fixed instant, in a
 /// loom atomic, so that reading and moving it are interleaved too. Its
 /// sleeps never end (the models only book turns, never wait them out).

@@ -6,8 +6,14 @@
 //! the whole cancel-versus-wait protocol is visible to loom (tests/loom.rs).
 //!
 //! Children are held strongly by their parent so that cancelling reaches
-//! them, and they leave the parent when their last handle is dropped, so a
-//! long-lived parent holds nothing for children that are gone.
+//! them. A child leaves its parent once its last handle is dropped and its
+//! own children have left (until then a cancel must reach them through
+//! it), so a long-lived parent holds nothing for subtrees that are gone.
+//!
+//! A node is cancelled when its flag or any ancestor's is set, so a
+//! `cancel` that returns has cancelled the whole subtree as far as
+//! `is_cancelled` can tell, even while another caller is still waking the
+//! waiters of part of it.
 
 use crate::primitives::{Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::fmt;
@@ -47,13 +53,15 @@ impl fmt::Debug for Cancelled {
 ///   every waiter once.
 /// - [`child`](Self::child) makes a token that is cancelled with its parent,
 ///   never the other way; a child made after its parent was cancelled starts
-///   cancelled. A child whose handles are all dropped leaves its parent: no
-///   memory is held for it.
+///   cancelled. A child leaves its parent once its handles and its own
+///   children are all gone: no memory is held for it. Its children are
+///   still cancelled with it meanwhile.
 /// - [`drop_guard`](Self::drop_guard) cancels when dropped (for "cancel the
 ///   workers when this function returns or unwinds").
 ///
-/// Cost: `is_cancelled` is one atomic load; making a child, waiting and
-/// cancelling each take the node's lock briefly.
+/// Cost: `is_cancelled` is one atomic load per level up to the root (one
+/// for a token without a parent); making a child, waiting and cancelling
+/// each take the node's lock briefly.
 ///
 /// # Examples
 ///
@@ -87,6 +95,9 @@ struct Node {
 struct Inner {
     children: Slab<Arc<Node>>,
     waiters: Slab<Waker>,
+    /// Every handle is gone: no child can be made any more, and the node
+    /// leaves its parent once its last child has left it.
+    unheld: bool,
 }
 
 /// Entries under stable keys, with no hashing: a key is reused only after
@@ -155,7 +166,6 @@ impl<T> Slab<T> {
         std::mem::take(&mut self.entries).into_iter().flatten()
     }
 
-    #[cfg(all(test, not(portasync_loom)))]
     fn len(&self) -> usize {
         self.len
     }
@@ -178,8 +188,43 @@ impl Node {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether this node or an ancestor was cancelled. An ancestor's flag
+    /// is set before its subtree is walked, so this holds for the whole
+    /// subtree as soon as `cancel` starts on it.
     fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        let mut node = self;
+        loop {
+            if node.cancelled.load(Ordering::Acquire) {
+                return true;
+            }
+            match &node.parent {
+                Some(parent) => node = parent,
+                None => return false,
+            }
+        }
+    }
+
+    /// Takes `this`, whose handles and children are all gone, out of its
+    /// parent; then the parent too if that was its last child and it has
+    /// no handles left, and so on up.
+    fn leave(this: &Arc<Self>) {
+        let mut node = this.clone();
+        while let Some(parent) = node.parent.clone() {
+            let (removed, parent_leaves) = {
+                let mut inner = parent.lock();
+                let removed = inner.children.remove(node.key);
+                // Only a removal can empty an unheld parent: a cancel that
+                // takes its children has taken it out of its own parent.
+                let leaves = removed.is_some() && inner.unheld && inner.children.len() == 0;
+                (removed, leaves)
+            };
+            // Dropped with no lock held (`node` still holds it, too).
+            drop(removed);
+            if !parent_leaves {
+                return;
+            }
+            node = parent;
+        }
     }
 
     /// Cancels this node and its subtree, without recursion (a deep chain of
@@ -321,10 +366,12 @@ impl CancelToken {
     /// ```
     pub fn child(&self) -> CancelToken {
         let mut inner = self.node.lock();
-        // Checked under the lock that `cancel` takes after setting the flag:
-        // either the child is registered before `cancel` empties the list,
-        // or the flag is already visible here.
-        if self.node.is_cancelled() {
+        // This node's own flag, checked under the lock that `cancel` takes
+        // after setting it: either the child is registered before `cancel`
+        // empties the list, or the flag is already visible here. (An
+        // ancestor's cancel on its way here takes the child with the rest;
+        // meanwhile the child reads as cancelled through its ancestors.)
+        if self.node.cancelled.load(Ordering::Acquire) {
             return Self {
                 node: Node::new(None, 0, true),
             };
@@ -402,12 +449,17 @@ impl Drop for CancelToken {
             return;
         }
         // The last handle: nobody can cancel this node directly any more, so
-        // its parent need not keep it (a cancelled parent has let go already).
-        if let Some(parent) = &self.node.parent {
-            let removed = parent.lock().children.remove(self.node.key);
-            // Dropped with no lock held: it may be the last reference to a
-            // node whose own drop takes locks.
-            drop(removed);
+        // its parent need not keep it, unless it has children that a cancel
+        // must still reach through it (a cancelled parent has let go
+        // already). Decided under the lock that a leaving child takes, so
+        // that exactly one of them sees the node empty and unheld.
+        let leaves = {
+            let mut inner = self.node.lock();
+            inner.unheld = true;
+            inner.children.len() == 0
+        };
+        if leaves {
+            Node::leave(&self.node);
         }
     }
 }
