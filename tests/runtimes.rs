@@ -411,6 +411,50 @@ mod auto_choice {
 }
 
 /// smol specifics: a custom executor's tasks run only while it is driven.
+/// The timers on the counter clock (smol's, async-std's, and `Auto`'s
+/// outside tokio): a sleep until the clock's own `now()`, and an interval's
+/// first tick, are ready on their first poll, every time. (async-io's
+/// timer goes by `Instant::now()`, which the counter clock may lead by a
+/// little; a third of such sleeps waited for a reactor round trip.)
+#[cfg(any(feature = "smol", feature = "async-std"))]
+mod counter_clock {
+    use portasync::rt::{Auto, Timer};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    /// Long enough for the counter clock to calibrate (two anchors at least
+    /// 40 ms apart) and re-anchor a few times.
+    fn due_now_is_ready<T: Timer>(timer: &T) {
+        let cx = &mut Context::from_waker(Waker::noop());
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            let sleep = pin!(timer.sleep_until(timer.now()));
+            assert!(sleep.poll(cx).is_ready());
+            let mut every = portasync::interval_with(timer, Duration::from_secs(1));
+            assert!(pin!(every.tick()).poll(cx).is_ready());
+        }
+    }
+
+    #[test]
+    fn auto() {
+        due_now_is_ready(&Auto);
+    }
+
+    #[cfg(feature = "smol")]
+    #[test]
+    fn smol() {
+        due_now_is_ready(&portasync::rt::Smol::global());
+    }
+
+    #[cfg(feature = "async-std")]
+    #[test]
+    fn async_std() {
+        due_now_is_ready(&portasync::rt::AsyncStd);
+    }
+}
+
 #[cfg(feature = "smol")]
 mod smol_specific {
     use portasync::rt::{Smol, Spawn};

@@ -8,11 +8,18 @@
 //! - The line is anchored on a real reading every [`REANCHOR_NANOS`] at most,
 //!   and its slope is measured between two anchors at least
 //!   [`CALIBRATE_NANOS`] apart, so the counter's view never drifts from
-//!   `Instant::now()` by more than the slope's error over one anchor period
-//!   (tens of nanoseconds in practice).
+//!   `Instant::now()` by more than the slope's error over one anchor period.
 //! - An anchor is only taken from a pair of counter reads that bracket the
 //!   real reading closely ([`MAX_GAP_TICKS`]); a thread preempted between
-//!   them cannot skew the line.
+//!   them cannot skew the line. The reading is placed at the first of the
+//!   two, so the line runs at or a little ahead of the real clock: by the
+//!   pair's width at an anchor (about 40 ns, at most about 200 ns), and by
+//!   the slope's error (a few parts per million) over a period.
+//! - It never steps back. A line found ahead of a new real reading goes on
+//!   from where it stood and runs slower until it meets the real clock
+//!   ([`slew`]); a reading that falls back to `Instant::now()` is raised to
+//!   where the line stood ([`Line::floor`]). Only a line wrong by more than
+//!   [`MAX_SLEW_NANOS`] (not a slope error: something broke) is stepped.
 //! - Anything odd (a counter reading older than the anchor, a slope that moves
 //!   by more than 1%, no invariant counter, Miri, loom) falls back to
 //!   `Instant::now()`, so the worst case is today's cost, never a wrong time.
@@ -28,8 +35,12 @@ pub(crate) const REANCHOR_NANOS: u64 = 50_000_000;
 /// The shortest span a slope is measured over.
 pub(crate) const CALIBRATE_NANOS: u64 = 40_000_000;
 /// The widest pair of counter reads around a real reading that may anchor the
-/// line: about 2 µs at 2 GHz.
-pub(crate) const MAX_GAP_TICKS: u64 = 4096;
+/// line: about 200 ns at 2.4 GHz, where a pair is about 100 ticks wide
+/// (99.9% of them within 250).
+pub(crate) const MAX_GAP_TICKS: u64 = 512;
+/// The most a line found ahead of the real clock is slewed back by; a line
+/// further off is wrong, and is stepped.
+pub(crate) const MAX_SLEW_NANOS: u64 = 100_000;
 
 /// Marks a counter found unusable: every reading falls back for good.
 const BROKEN: u64 = 1;
@@ -132,6 +143,32 @@ impl Line {
         nanos.checked_add(offset)
     }
 
+    /// Where the line stands at counter reading `ticks`, however far from
+    /// its anchor (before it: the anchor itself); for a line given up, the
+    /// last time it stood at. `None` before the first anchor. What a reading
+    /// that falls back to the real clock is raised to, so as not to step
+    /// back from readings of the line.
+    pub(crate) fn floor(&self, ticks: u64) -> Option<u64> {
+        // A writer holds the lock for a few stores: wait it out, a little.
+        for _ in 0..64 {
+            let seq = self.seq.load(Ordering::Acquire);
+            let anchor = self.ticks.load(Ordering::Relaxed);
+            let nanos = self.nanos.load(Ordering::Relaxed);
+            let scale = self.scale.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if seq & 1 == 1 || self.seq.load(Ordering::Relaxed) != seq {
+                std::hint::spin_loop();
+                continue;
+            }
+            return match seq {
+                0 => None,
+                _ if scale <= BROKEN => Some(nanos),
+                _ => Some(line_at(anchor, nanos, scale, ticks)),
+            };
+        }
+        None
+    }
+
     /// Offers the real reading `nanos`, taken between counter readings
     /// `before` and `after`, as a new anchor. A writer already at work, or a
     /// pair too far apart, leaves the line as it is.
@@ -174,7 +211,9 @@ impl Line {
             (nanos, 0)
         } else {
             match fit(real_ticks, real_nanos, before, nanos) {
-                // A counter that stood still or whose rate jumps is not a clock.
+                // A counter that stood still or whose rate jumps is not a
+                // clock (the line was off by far more than a slew, so it
+                // steps, once).
                 None => (nanos, BROKEN),
                 Some(new) if old_scale != 0 && new.abs_diff(old_scale) > old_scale / 100 => {
                     (nanos, BROKEN)
@@ -205,25 +244,33 @@ fn slew(
     nanos: u64,
     measured: u64,
 ) -> (u64, u64) {
-    const MAX_SLEW_NANOS: u64 = 100_000;
-    if old_scale <= BROKEN {
-        return (nanos, measured);
+    let start = continued(old_ticks, old_nanos, old_scale, ticks, nanos);
+    // `ahead` is at most 0.2% of a period, so this stays positive.
+    let ahead = start - nanos;
+    let slower = u128::from(measured) * u128::from(ahead) / u128::from(REANCHOR_NANOS);
+    (start, measured - slower as u64)
+}
+
+/// Where a new line at the real reading `nanos` (counter reading `ticks`)
+/// starts so as not to step back: where the old line stood, if that is
+/// ahead by no more than [`MAX_SLEW_NANOS`]; else the real reading.
+fn continued(old_ticks: u64, old_nanos: u64, old_scale: u64, ticks: u64, nanos: u64) -> u64 {
+    if old_scale <= BROKEN || ticks < old_ticks {
+        return nanos;
     }
-    let Some(elapsed) = ticks.checked_sub(old_ticks) else {
-        return (nanos, measured);
-    };
-    let old = u64::try_from((u128::from(elapsed) * u128::from(old_scale)) >> 32)
-        .ok()
-        .and_then(|offset| old_nanos.checked_add(offset));
-    match old {
-        Some(old) if old > nanos && old - nanos <= MAX_SLEW_NANOS => {
-            let ahead = old - nanos;
-            // `ahead` is at most 0.2% of a period, so this stays positive.
-            let slower = u128::from(measured) * u128::from(ahead) / u128::from(REANCHOR_NANOS);
-            (old, measured - slower as u64)
-        }
-        _ => (nanos, measured),
+    let old = line_at(old_ticks, old_nanos, old_scale, ticks);
+    if old > nanos && old - nanos <= MAX_SLEW_NANOS {
+        old
+    } else {
+        nanos
     }
+}
+
+/// The line through `(anchor, nanos)` at `scale` (32.32 nanoseconds per
+/// tick), read at `ticks`: saturating, and the anchor itself before it.
+fn line_at(anchor: u64, nanos: u64, scale: u64, ticks: u64) -> u64 {
+    let offset = (u128::from(ticks.saturating_sub(anchor)) * u128::from(scale)) >> 32;
+    nanos.saturating_add(u64::try_from(offset).unwrap_or(u64::MAX))
 }
 
 /// The slope, in 32.32 nanoseconds per tick, between two anchors; `None` if
@@ -237,7 +284,7 @@ fn fit(old_ticks: u64, old_nanos: u64, ticks: u64, nanos: u64) -> Option<u64> {
 
 #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
 mod tsc {
-    use super::Line;
+    use super::{Line, MAX_SLEW_NANOS};
     use std::sync::OnceLock;
     use std::time::Instant;
 
@@ -247,14 +294,23 @@ mod tsc {
     }
 
     impl Clock {
-        /// A real reading, offered to the line as its next anchor.
+        /// A real reading, offered to the line as its next anchor; raised
+        /// to where the line stood at `before` (by no more than
+        /// [`MAX_SLEW_NANOS`]), so that it never reads earlier than a
+        /// reading of the line made before it.
         #[cold]
         pub(super) fn slow(&self, before: u64) -> Instant {
             let real = Instant::now();
             let after = ticks();
             let nanos = super::nanos_between(self.base, real);
+            let floor = self.line.floor(before);
             self.line.anchor(before, nanos, after);
-            real
+            match floor {
+                Some(floor) if floor > nanos && floor - nanos <= MAX_SLEW_NANOS => {
+                    self.base + std::time::Duration::from_nanos(floor)
+                }
+                _ => real,
+            }
         }
     }
 
@@ -382,23 +438,58 @@ mod tests {
     }
 
     #[test]
+    fn the_floor_is_where_the_line_stands() {
+        assert_eq!(Line::new().floor(5), None, "never anchored");
+        let line = measured();
+        // Past one period, where `read` gives up, and before the anchor.
+        let far = 1_000 + 100 * MS + 250 * MS;
+        assert_eq!(line.read(far), None);
+        assert!(line.floor(far).unwrap().abs_diff(140 * MS) <= 1);
+        assert_eq!(line.floor(0), Some(40 * MS));
+        assert_eq!(
+            line.floor(u64::MAX).map(|f| f > 140 * MS),
+            Some(true),
+            "no overflow"
+        );
+    }
+
+    #[test]
     fn a_jumping_counter_is_given_up() {
         let line = measured();
         // The counter ran twice as fast over the next span: not a clock.
         line.anchor(1_000 + 300 * MS, 80 * MS, 1_000 + 300 * MS);
         assert_eq!(line.read(1_000 + 300 * MS), None);
+        // Readings fall back to the real clock, raised to no more than
+        // where the line was left.
+        assert_eq!(line.floor(u64::MAX), Some(80 * MS));
         line.anchor(1_000 + 400 * MS, 120 * MS, 1_000 + 400 * MS);
         line.anchor(1_000 + 500 * MS, 160 * MS, 1_000 + 500 * MS);
         assert_eq!(line.read(1_000 + 500 * MS), None, "for good");
     }
 
+    /// Spins past several anchor periods (no sleeping: the line is only
+    /// re-anchored by readers): no reading is ever earlier than the one
+    /// before, across the fallbacks to the real clock that re-anchor it.
+    #[test]
+    fn now_never_steps_back() {
+        let start = Instant::now();
+        let mut last = now();
+        while start.elapsed() < Duration::from_millis(400) {
+            let next = now();
+            assert!(next >= last, "stepped back by {:?}", last - next);
+            last = next;
+        }
+    }
+
     /// Spins past two calibration spans (no sleeping: the line is only
     /// re-anchored by readers), then checks that every reading lies between
-    /// two real ones, give or take the worst-case error of the line.
+    /// two real ones, give or take the worst-case error of the line (a few
+    /// hundred nanoseconds; a tenfold margin). A thread preempted between
+    /// the readings only widens the pair.
     #[test]
     fn now_agrees_with_instant_now() {
         let start = Instant::now();
-        let slack = Duration::from_micros(50);
+        let slack = Duration::from_micros(5);
         while start.elapsed() < Duration::from_millis(150) {
             let before = Instant::now();
             let ours = now();

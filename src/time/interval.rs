@@ -137,13 +137,23 @@ impl<T: Timer> Interval<T> {
             return Poll::Pending;
         };
         let timer = &self.timer;
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(timer.sleep_until(scheduled)));
-        if sleep.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        match &mut self.sleep {
+            Some(sleep) => {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.sleep = None;
+            }
+            // Due already (the first tick, or a late consumer): no timer.
+            None if timer.now() >= scheduled => {}
+            None => {
+                let mut sleep = Box::pin(timer.sleep_until(scheduled));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    self.sleep = Some(sleep);
+                    return Poll::Pending;
+                }
+            }
         }
-        self.sleep = None;
         self.next = next_tick(scheduled, self.period, self.timer.now());
         Poll::Ready(scheduled)
     }
