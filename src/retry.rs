@@ -722,6 +722,12 @@ pin_project_lite::pin_project! {
     /// # });
     /// ```
     ///
+    /// Each poll starts one attempt at most. When an attempt fails at once
+    /// and its delay is over at once (a zero backoff, say), the future
+    /// wakes itself and yields before the next one, so that it never holds
+    /// the executor's thread for a whole run of attempts, and an enclosing
+    /// timeout or cancel gets to look in between.
+    ///
     /// # Cancel safety
     ///
     /// Dropping it stops the retry where it is: an attempt in flight is
@@ -808,9 +814,20 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // One attempt starts per poll at most: an attempt that fails at
+        // once, behind a delay that is over at once (zero, or a clock that
+        // has moved past it), would otherwise retry inside this poll until
+        // the attempts ran out, holding the executor's thread, and an
+        // enclosing timeout or cancel would never get to look.
+        let mut started_here = false;
         loop {
             match this.state.as_mut().project() {
                 StateProj::Idle => {
+                    if started_here {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    started_here = true;
                     let retry = &mut *this.retry;
                     if this.started.is_none() && retry.policy.max_elapsed.is_some() {
                         *this.started = Some(retry.timer.now());

@@ -305,6 +305,73 @@ mod manual {
         assert_eq!(run(usize::MAX), Err((2, StopReason::BudgetExhausted)));
     }
 
+    /// The floor counts a window shorter than a millisecond, or a fraction
+    /// of one: 10,000 retries a second over 500 µs is five.
+    #[test]
+    fn budget_floor_counts_sub_millisecond_windows() {
+        let clock = ManualClock::new();
+        let budget = RetryBudget::new(Duration::from_micros(500), 10_000, 0.0);
+        let err = block_on(
+            retry(|| async { Err::<(), _>("down") })
+                .backoff(Backoff::constant(Duration::ZERO))
+                .max_attempts(100)
+                .budget(budget)
+                .timer(clock.clone())
+                .into_future(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.attempts(), err.reason()),
+            (6, StopReason::BudgetExhausted)
+        );
+    }
+
+    /// A retry whose attempts fail at once, behind delays that are over at
+    /// once, starts one attempt per poll and yields in between (woken at
+    /// once), so an enclosing timeout gets to look: here each attempt
+    /// takes a virtual second, and a 5 s timeout stops the run.
+    #[test]
+    fn instant_retries_yield_between_attempts() {
+        let clock = ManualClock::new();
+        let calls = std::cell::Cell::new(0u32);
+        let op = || {
+            calls.set(calls.get() + 1);
+            clock.advance(Duration::from_secs(1));
+            async { Err::<(), _>("down") }
+        };
+        let run = retry(op)
+            .backoff(Backoff::constant(Duration::ZERO))
+            .max_attempts(100_000)
+            .timer(clock.clone())
+            .into_future();
+        let mut guarded = Box::pin(portasync::timeout_with(&clock, Duration::from_secs(5), run));
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waker = Waker::from(std::sync::Arc::new(Count(woken.clone())));
+        let mut polls = 0;
+        let outcome = loop {
+            polls += 1;
+            if let Poll::Ready(outcome) = guarded.as_mut().poll(&mut Context::from_waker(&waker)) {
+                break outcome;
+            }
+            assert_eq!(
+                woken.swap(0, std::sync::atomic::Ordering::SeqCst),
+                1,
+                "woken to go on"
+            );
+        };
+        assert!(outcome.is_err(), "the timeout, not the retry's own error");
+        assert!(calls.get() <= 6, "{} attempts", calls.get());
+        assert_eq!(polls, calls.get(), "one attempt per poll");
+    }
+
+    struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     #[test]
     fn budget_floor_refills_with_time() {
         let clock = ManualClock::new();

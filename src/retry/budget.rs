@@ -83,10 +83,12 @@ impl RetryBudget {
             "RetryBudget::new: `retry_ratio` must be between 0 and 1000, got {retry_ratio}"
         );
         let deposit = (retry_ratio * SCALE as f64).round() as i64;
-        // The floor over one window, in thousandths: bounded by u32::MAX
-        // retries per second over a window of any length, saturating.
-        let window_millis = ttl.as_millis().min(i64::MAX as u128) as i64;
-        let reserve = i64::from(min_per_sec).saturating_mul(window_millis);
+        // The floor over one window, in thousandths of a retry: per second
+        // times the window in milliseconds, from nanoseconds so that a
+        // window below a millisecond (or a fraction of one) counts too;
+        // u32::MAX per second over any window, saturating.
+        let reserve = u128::from(min_per_sec) * ttl.as_nanos() / 1_000_000;
+        let reserve = i64::try_from(reserve).unwrap_or(i64::MAX);
         let window = Window {
             buckets: [0; BUCKETS],
             current: 0,
