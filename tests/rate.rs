@@ -12,7 +12,7 @@ mod manual {
     use portasync::rt::{ManualClock, Timer};
     use portasync::{
         InsufficientCapacity, KeyedRateLimiter, NotUntil, Quota, QuotaError, RateLimited,
-        RateLimiter, SlidingWindow, throttle,
+        RateLimiter, SlidingWindow, WindowAcquire, throttle,
     };
     use proptest::prelude::*;
     use std::alloc::{GlobalAlloc, Layout, System};
@@ -1732,17 +1732,7 @@ mod manual {
             // order they booked.
             let mut admitted: Vec<u64> = Vec::new();
             let mut waiters: Vec<(u64, u32, Acquiring<'_>)> = Vec::new();
-            // The first time at or after `now` that `n` more events fit
-            // behind `kept`.
-            let earliest = |kept: &[u64], now: u64, n: u32| {
-                let newest = kept.iter().copied().fold(now, u64::max);
-                let must_pass = (limit - n) as usize; // the index of the (limit - n + 1)-th newest
-                let mut newest_first = kept.to_vec();
-                newest_first.sort_unstable_by(|a, b| b.cmp(a));
-                newest_first
-                    .get(must_pass)
-                    .map_or(newest, |&event| newest.max(event + period))
-            };
+            let earliest = |kept: &[u64], now: u64, n: u32| fits(limit, period, kept, now, n);
             let kept = |admitted: &[u64], waiters: &[(u64, u32, Acquiring<'_>)]| {
                 let mut kept = admitted.to_vec();
                 for (at, n, _) in waiters {
@@ -1828,6 +1818,30 @@ mod manual {
         }
     }
 
+    /// The window's rule on a plain list: the first time at or after `now`
+    /// (and every event in `kept`) that `n` more events fit behind `kept`.
+    fn fits(limit: u32, period: u64, kept: &[u64], now: u64, n: u32) -> u64 {
+        let newest = kept.iter().copied().fold(now, u64::max);
+        let must_pass = (limit - n) as usize; // the index of the (limit - n + 1)-th newest
+        let mut newest_first = kept.to_vec();
+        newest_first.sort_unstable_by(|a, b| b.cmp(a));
+        newest_first
+            .get(must_pass)
+            .map_or(newest, |&event| newest.max(event + period))
+    }
+
+    /// One waiter per waker, each booked behind the one before.
+    fn queued<'a>(
+        window: &'a SlidingWindow<ManualClock>,
+        wakers: &[Waker],
+    ) -> Vec<Pin<Box<WindowAcquire<'a, ManualClock>>>> {
+        let mut waiters: Vec<_> = wakers.iter().map(|_| Box::pin(window.acquire())).collect();
+        for (waiter, waker) in waiters.iter_mut().zip(wakers) {
+            assert!(poll(waiter, waker).is_pending());
+        }
+        waiters
+    }
+
     /// Waiters that poll late, or not at all for a while: drops made while
     /// the re-booking of an earlier one has not reached them, drops of the
     /// waiter due to re-book next, new waiters booking meanwhile. Once every
@@ -1849,14 +1863,7 @@ mod manual {
             let clock = ManualClock::new();
             let window =
                 SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
-            let earliest = |kept: &[u64], now: u64, n: u32| {
-                let newest = kept.iter().copied().fold(now, u64::max);
-                let mut newest_first = kept.to_vec();
-                newest_first.sort_unstable_by(|a, b| b.cmp(a));
-                newest_first
-                    .get((limit - n) as usize)
-                    .map_or(newest, |&event| newest.max(event + period))
-            };
+            let earliest = |kept: &[u64], now: u64, n: u32| fits(limit, period, kept, now, n);
             let (mut events, mut admitted) = (Vec::new(), Vec::new());
             let mut waiters: Vec<Lazy<'_>> = Vec::new();
             let mut made = 0;
@@ -1971,10 +1978,7 @@ mod manual {
         let window = SlidingWindow::with_timer(2, 10 * SEC, clock.clone());
         window.check_n(2).unwrap();
         let (counters, wakers, log) = counters(4);
-        let mut waiters: Vec<_> = (0..4).map(|_| Box::pin(window.acquire())).collect();
-        for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
-            assert!(poll(waiter, waker).is_pending());
-        }
+        let mut waiters = queued(&window, &wakers[..4]);
         // Booked at 10, 10, 20 and 20 s. The first is dropped: the second
         // is woken to re-book, but does not poll before its time.
         drop(waiters.remove(0));
@@ -2007,10 +2011,7 @@ mod manual {
         let window = SlidingWindow::with_timer(1, SEC, clock.clone());
         window.check().unwrap();
         let (counters, wakers, log) = counters(4);
-        let mut waiters: Vec<_> = (0..3).map(|_| Box::pin(window.acquire())).collect();
-        for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
-            assert!(poll(waiter, waker).is_pending());
-        }
+        let mut waiters = queued(&window, &wakers[..3]);
         // Booked at 1, 2 and 3 s.
         drop(waiters.remove(0));
         assert_eq!(std::mem::take(&mut *log.lock().unwrap()), [1]);
@@ -2044,10 +2045,7 @@ mod manual {
         let window = SlidingWindow::with_timer(2, SEC, clock.clone());
         window.check_n(2).unwrap();
         let (counters, wakers, log) = counters(4);
-        let mut waiters: Vec<_> = (0..4).map(|_| Box::pin(window.acquire())).collect();
-        for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
-            assert!(poll(waiter, waker).is_pending());
-        }
+        let mut waiters = queued(&window, &wakers[..4]);
         assert!(
             window.check().is_err(),
             "check never takes a waiter's place"
