@@ -1830,6 +1830,76 @@ mod manual {
             .map_or(newest, |&event| newest.max(event + period))
     }
 
+    /// A clock that moves 8 ns at every reading, whose sleeps are done
+    /// once it reads their deadline: a booking can come due between the
+    /// reading it was made at and the first poll of its sleep.
+    #[derive(Clone)]
+    struct Ticking {
+        base: std::time::Instant,
+        reads: Arc<AtomicU64>,
+    }
+
+    struct TickingSleep {
+        timer: Ticking,
+        deadline: std::time::Instant,
+    }
+
+    impl Future for TickingSleep {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.timer.now() >= self.deadline {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    impl Timer for Ticking {
+        type Sleep = TickingSleep;
+
+        fn now(&self) -> std::time::Instant {
+            self.base + Duration::from_nanos(8 * self.reads.fetch_add(1, Ordering::SeqCst))
+        }
+
+        fn sleep_until(&self, deadline: std::time::Instant) -> TickingSleep {
+            TickingSleep {
+                timer: self.clone(),
+                deadline,
+            }
+        }
+    }
+
+    /// A waiter whose sleep is due at its first poll is served there (it
+    /// deadlocked on the window's own lock, from a review).
+    #[test]
+    fn window_waiter_due_at_its_first_poll_is_served() {
+        // On a thread of its own, so that a deadlock fails the test.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let clock = Ticking {
+                base: std::time::Instant::now(),
+                reads: Arc::new(AtomicU64::new(0)),
+            };
+            for period in [10, 16, 17, 40] {
+                let window =
+                    SlidingWindow::with_timer(1, Duration::from_nanos(period), clock.clone());
+                window.check().unwrap();
+                let mut waiter = Box::pin(window.acquire());
+                let mut polls = 0;
+                while poll(&mut waiter, Waker::noop()).is_pending() {
+                    polls += 1;
+                    assert!(polls < 100, "period {period}: never served");
+                }
+            }
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("served, not deadlocked");
+    }
+
     /// One waiter per waker, each booked behind the one before.
     fn queued<'a>(
         window: &'a SlidingWindow<ManualClock>,

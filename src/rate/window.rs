@@ -722,6 +722,9 @@ impl<T: Timer> SlidingWindow<T> {
                 let Some(booked) = window.book(nanos, n, cx.waker()) else {
                     return Poll::Ready(Ok(()));
                 };
+                // Unlocked before the sleep: one already due is served
+                // below, under the lock again.
+                drop(window);
                 booked
             }
         };
