@@ -437,21 +437,38 @@ mod counter_clock {
         }
     }
 
+    /// After a sleep, the clock reads its deadline or later. (async-io's
+    /// timer fires by `Instant::now()`, which the counter clock may trail
+    /// by a little.)
+    fn after_a_sleep_now_is_past_its_deadline<T: Timer>(timer: &T) {
+        futures_lite::future::block_on(async {
+            for step in 0..2_000u64 {
+                let deadline = timer.now() + Duration::from_nanos(step * 37 % 20_000);
+                timer.sleep_until(deadline).await;
+                let now = timer.now();
+                assert!(now >= deadline, "{:?} early", deadline - now);
+            }
+        });
+    }
+
     #[test]
     fn auto() {
         due_now_is_ready(&Auto);
+        after_a_sleep_now_is_past_its_deadline(&Auto);
     }
 
     #[cfg(feature = "smol")]
     #[test]
     fn smol() {
         due_now_is_ready(&portasync::rt::Smol::global());
+        after_a_sleep_now_is_past_its_deadline(&portasync::rt::Smol::global());
     }
 
     #[cfg(feature = "async-std")]
     #[test]
     fn async_std() {
         due_now_is_ready(&portasync::rt::AsyncStd);
+        after_a_sleep_now_is_past_its_deadline(&portasync::rt::AsyncStd);
     }
 }
 

@@ -61,7 +61,18 @@ impl Future for IoSleep {
         if super::clock::now() >= self.deadline {
             return Poll::Ready(());
         }
-        Pin::new(&mut self.timer).poll(cx).map(drop)
+        std::task::ready!(Pin::new(&mut self.timer).poll(cx));
+        // The real clock has reached the deadline; the counter clock may
+        // trail it by up to a few hundred nanoseconds. Waited out here (a
+        // bounded spin, in case the counter clock is far off), so that
+        // `now()` after the sleep is never before its deadline.
+        for _ in 0..1_000 {
+            if super::clock::now() >= self.deadline {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        Poll::Ready(())
     }
 }
 
