@@ -406,6 +406,42 @@ fn fire_in_turn(signals: &[Arc<Signal>]) -> thread::JoinHandle<()> {
     thread::spawn(move || signals.iter().for_each(|signal| signal.fire()))
 }
 
+/// A scope's body woken again after the driver took it from the ready
+/// queue and before its poll (a bare wake first queues it; then another
+/// thread publishes and wakes as the driver takes it): the poll sees what
+/// was published, or the body is queued again. Clearing the body's queued
+/// flag with a plain store lost that wake and hung (from a review).
+#[test]
+fn scope_body_woken_just_before_its_poll() {
+    model(|| {
+        let flag = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let slot: Arc<loom::sync::Mutex<Option<Waker>>> = Arc::default();
+        let (publish, filed) = (flag.clone(), slot.clone());
+        let other = thread::spawn(move || {
+            let waker = loop {
+                if let Some(waker) = filed.lock().unwrap().take() {
+                    break waker;
+                }
+                thread::yield_now();
+            };
+            waker.wake_by_ref();
+            publish.store(true, Ordering::Release);
+            waker.wake();
+        });
+        loom::future::block_on(portasync::scope(async |_| {
+            std::future::poll_fn(|cx| {
+                if flag.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await
+        }));
+        other.join().unwrap();
+    });
+}
+
 /// Two futures of a `join_all` woken from threads of their own while the
 /// combinator polls, the first twice in a row (one thread fires both its
 /// signals): no wake is lost, and the outputs keep their order.

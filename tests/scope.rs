@@ -685,27 +685,48 @@ mod core {
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
     }
 
+    /// Spawns a child holding a probe when dropped.
+    struct SpawnOnDrop<'s, 'env> {
+        scope: &'s portasync::Scope<'s, 'env>,
+        dropped: &'env AtomicUsize,
+    }
+
+    impl Drop for SpawnOnDrop<'_, '_> {
+        fn drop(&mut self) {
+            // Never polled: the probe must be in it from the start.
+            let probe = Probe(self.dropped);
+            self.scope
+                .spawn(async move {
+                    let _probe = probe;
+                    future::pending::<()>().await
+                })
+                .detach();
+        }
+    }
+
+    /// Panics when dropped.
+    struct PanicOnDrop;
+
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("expected panic: destructor");
+        }
+    }
+
+    /// A child whose destructor panics, once the scope is dropped while it
+    /// runs.
+    fn panics_when_dropped<'s>(s: &'s portasync::Scope<'s, '_>) {
+        s.spawn(async {
+            let _guard = PanicOnDrop;
+            future::pending::<()>().await
+        })
+        .detach();
+    }
+
     /// Dropping a half-run scope drops every child (and the body) before the
     /// drop returns, including a child spawned by another child's destructor.
     #[test]
     fn dropping_the_scope_drops_every_child_before_returning() {
-        struct SpawnOnDrop<'s, 'env> {
-            scope: &'s portasync::Scope<'s, 'env>,
-            dropped: &'env AtomicUsize,
-        }
-        impl Drop for SpawnOnDrop<'_, '_> {
-            fn drop(&mut self) {
-                // Never polled: the probe must be in it from the start.
-                let probe = Probe(self.dropped);
-                self.scope
-                    .spawn(async move {
-                        let _probe = probe;
-                        future::pending::<()>().await
-                    })
-                    .detach();
-            }
-        }
-
         let dropped = AtomicUsize::new(0);
         let mut running = Box::pin(scope(async |s| {
             let _body_probe = Probe(&dropped);
@@ -731,6 +752,59 @@ mod core {
         drop(running);
         // 10 children, the body, and the child spawned while dropping.
         assert_eq!(dropped.load(Ordering::SeqCst), 12);
+    }
+
+    /// A destructor that panics while a scope is dropped stops no other
+    /// drop: the child the body's destructor spawns is still dropped (and
+    /// freed), and the panic then reaches the one dropping the scope. (From
+    /// a review: the late child was leaked.)
+    #[test]
+    fn a_destructor_panic_while_dropping_a_scope_drops_the_rest() {
+        quiet();
+        let dropped = AtomicUsize::new(0);
+        let mut running = Box::pin(scope(async |s| {
+            let _late = SpawnOnDrop {
+                scope: s,
+                dropped: &dropped,
+            };
+            panics_when_dropped(s);
+            s.spawn(async {
+                let _probe = Probe(&dropped);
+                future::pending::<()>().await
+            })
+            .detach();
+            future::pending::<()>().await
+        }));
+        assert!(block_on(poll_once(running.as_mut())).is_none());
+        let message = panic_message(|| drop(running));
+        assert_eq!(message, "expected panic: destructor");
+        // The child after the panicking one, and the late child.
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    }
+
+    /// A child's panic is the one the scope resumes, even when a sibling's
+    /// destructor panics as the scope drops it on the way. (From a review:
+    /// the destructor's panic took its place.)
+    #[test]
+    fn a_child_panic_outlives_a_sibling_destructor_panic() {
+        quiet();
+        let dropped = AtomicUsize::new(0);
+        let message = block_on(panic_message_async(scope(async |s| {
+            panics_when_dropped(s);
+            s.spawn(async {
+                let _probe = Probe(&dropped);
+                future::pending::<()>().await
+            })
+            .detach();
+            s.spawn(async {
+                yield_now().await;
+                panic!("expected panic: core child");
+            })
+            .detach();
+            future::pending::<()>().await
+        })));
+        assert_eq!(message, "expected panic: core child");
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the sibling after it");
     }
 
     /// A waker that counts its wakes.

@@ -524,9 +524,11 @@ impl<F: Future> Future for Driver<'_, '_, '_, F> {
                     this.children.poll_child(index)
                 };
                 if let Err(payload) = polled {
-                    // Everything in the scope goes, then the panic resumes.
-                    this.body.set(None);
-                    this.children.drop_all();
+                    // Everything in the scope goes, then the panic resumes:
+                    // this one, not a destructor's on the way.
+                    let mut body = this.body.as_mut();
+                    drop(catch_unwind(AssertUnwindSafe(|| body.set(None))));
+                    drop(this.children.drop_all());
                     resume_unwind(payload);
                 }
             }
@@ -557,7 +559,10 @@ fn poll_body<F: Future>(
         return Ok(()); // finished already
     };
     let (flag, waker) = &children.body;
-    flag.queued.store(false, Ordering::Release);
+    // A read-modify-write for the reason given at the child's poll
+    // (`raw.rs`): a wake since the body was queued left it to this poll,
+    // which must see what that waker published.
+    flag.queued.swap(false, Ordering::AcqRel);
     let mut cx = Context::from_waker(waker);
     if let Poll::Ready(value) = catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx)))? {
         *output = Some(value);
@@ -753,15 +758,20 @@ impl<'scope, 'env> Children<'scope, 'env> {
         Ok(())
     }
 
-    fn drop_all(&mut self) {
+    /// Drops every child, and every child their destructors spawn. A
+    /// destructor that panics stops nothing: the others are still dropped
+    /// (and their memory freed), and the first panic is returned.
+    fn drop_all(&mut self) -> Option<Panic> {
         self.requeued.clear();
         let had_live = self.live > 0;
+        let mut panic = None;
         loop {
             let mut dropped = false;
             if self.live > 0 {
                 for entry in &mut self.entries {
                     if let Entry::Live(_) = entry {
-                        drop(std::mem::replace(entry, Entry::Free(NO_ENTRY)));
+                        let child = std::mem::replace(entry, Entry::Free(NO_ENTRY));
+                        first_panic(&mut panic, child);
                         dropped = true;
                     }
                 }
@@ -772,8 +782,10 @@ impl<'scope, 'env> Children<'scope, 'env> {
                 incoming.count = 0;
                 std::mem::take(&mut incoming.children)
             };
-            dropped |= !late.is_empty();
-            drop(late);
+            for child in late.into_iter().flatten() {
+                first_panic(&mut panic, child);
+                dropped = true;
+            }
             if !dropped {
                 break;
             }
@@ -786,17 +798,33 @@ impl<'scope, 'env> Children<'scope, 'env> {
                 self.free = index;
             }
         }
+        panic
+    }
+}
+
+/// Drops `value`, keeping the panic of its destructor in `panic` unless one
+/// is kept already.
+fn first_panic<T>(panic: &mut Option<Panic>, value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+        panic.get_or_insert(payload);
     }
 }
 
 impl Drop for Children<'_, '_> {
     fn drop(&mut self) {
-        self.drop_all();
+        let panic = self.drop_all();
         // The scope has no drop glue (see `run_scope`): free what it holds.
         drop(std::mem::take(&mut *self.scope.incoming()));
         // Stale wakers may keep the queue alive: leave it empty, holding no
         // one's waker.
         drop(std::mem::take(&mut *self.queue.lock()));
+        // A destructor's panic goes on once everything is dropped, unless
+        // one is unwinding already (a second would abort).
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
+        }
     }
 }
 

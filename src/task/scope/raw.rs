@@ -322,7 +322,14 @@ where
         let waker =
             ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &Self::VTABLE)) });
         let mut cx = Context::from_waker(&waker);
-        self.header.state.store(RUNNING, Ordering::Release);
+        // A read-modify-write, not a store: a wake that came after this
+        // child was taken from the ready queue saw `QUEUED` and left the
+        // child to this poll, so the poll must see what that waker
+        // published. Reading its write (acquire) is what makes it so; a
+        // plain store may land before the wake's and acquire nothing, and
+        // the poll could miss the news and the wake both (found by review,
+        // and on hardware: a scope hung, once in some 100,000 wakes).
+        self.header.state.swap(RUNNING, Ordering::AcqRel);
         let Poll::Ready(value) = future.poll(&mut cx) else {
             let state = self.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
             return if state & QUEUED != 0 {
@@ -649,6 +656,50 @@ mod loom_models {
             }
             assert_eq!(child.poll(), Polled::Finished);
             assert_eq!(take(&mut handle), Some(()));
+        });
+    }
+
+    /// A child woken again after the driver took it from the ready queue
+    /// and before its poll: that wake leaves it to the poll (it is still
+    /// marked queued), so the poll sees what the waker published, or the
+    /// child is queued again. A plain store marking it running let the poll
+    /// miss both (from a review; fails on that code).
+    #[test]
+    fn a_wake_just_before_its_poll_is_not_lost() {
+        model(|| {
+            let queue = Arc::new(ReadyQueue::default());
+            let flag = Arc::new(crate::primitives::AtomicBool::new(false));
+            let slot: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
+            let (seen, filed) = (flag.clone(), slot.clone());
+            let future = std::future::poll_fn(move |cx| {
+                if seen.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                *filed.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            });
+            let (mut child, _handle) = Child::new(future, &queue);
+            child.set_index(3);
+            assert_eq!(child.poll(), Polled::Pending);
+            let waker = slot.lock().unwrap().take().unwrap();
+            // A first wake queues it, and the driver takes it.
+            waker.wake_by_ref();
+            assert_eq!(std::mem::take(&mut queue.lock().ready), [3]);
+            // Another thread publishes and wakes it as the driver polls.
+            let (publish, wake) = (flag.clone(), waker.clone());
+            let other = thread::spawn(move || {
+                publish.store(true, Ordering::Release);
+                wake.wake();
+            });
+            let polled = child.poll();
+            other.join().unwrap();
+            let ready = std::mem::take(&mut queue.lock().ready);
+            drop(waker);
+            drop(slot.lock().unwrap().take());
+            assert!(
+                polled != Polled::Pending || ready == [3],
+                "lost wake: the poll returned {polled:?} and the ready queue is {ready:?}"
+            );
         });
     }
 }
