@@ -442,6 +442,52 @@ fn scope_body_woken_just_before_its_poll() {
     });
 }
 
+/// A `join_all` future woken again after the combinator took it from its
+/// ready queue and before its poll (a bare wake first queues it; then
+/// another thread publishes and wakes): the poll sees what was published,
+/// or the future is queued again. Clearing its queued flag with a plain
+/// store lost that wake and hung (the same defect a review found in
+/// `scope`).
+#[test]
+fn join_all_future_woken_just_before_its_poll() {
+    model(|| {
+        let flag = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let slot: Arc<loom::sync::Mutex<Option<Waker>>> = Arc::default();
+        let (publish, filed) = (flag.clone(), slot.clone());
+        let other = thread::spawn(move || {
+            let waker = loop {
+                if let Some(waker) = filed.lock().unwrap().take() {
+                    break waker;
+                }
+                thread::yield_now();
+            };
+            waker.wake_by_ref();
+            publish.store(true, Ordering::Release);
+            waker.wake();
+        });
+        let mut polls = 0;
+        let waits = std::future::poll_fn(|cx| {
+            polls += 1;
+            if flag.load(Ordering::Acquire) {
+                return Poll::Ready(7u8);
+            }
+            if polls == 1 {
+                // The first poll has the combinator's own waker: come back
+                // with this future's.
+                cx.waker().wake_by_ref();
+            } else {
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        });
+        assert_eq!(
+            loom::future::block_on(portasync::join_all(vec![waits])),
+            [7]
+        );
+        other.join().unwrap();
+    });
+}
+
 /// Two futures of a `join_all` woken from threads of their own while the
 /// combinator polls, the first twice in a row (one thread fires both its
 /// signals): no wake is lost, and the outputs keep their order.

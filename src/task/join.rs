@@ -133,7 +133,11 @@ impl<F: Future> Set<F> {
             });
             (child.clone(), Waker::from(child))
         });
-        child.queued.store(false, Ordering::Release);
+        // A read-modify-write, not a store: a wake since this future was
+        // taken from the ready queue saw it still queued and left it to the
+        // poll that follows, which must see what that waker published
+        // (reading its write acquires it; a store may not).
+        child.queued.swap(false, Ordering::AcqRel);
         waker.clone()
     }
 
