@@ -101,6 +101,18 @@ fn direct(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("governor", "default clock"), |b| {
         b.iter(|| black_box(theirs.check()))
     });
+    // The same counter clock as `Auto`'s outside tokio, without asking
+    // tokio on every read (with the `tokio` feature on) whether this thread
+    // is in a runtime whose time can pause: what `Auto` costs with the
+    // default features.
+    #[cfg(feature = "smol")]
+    {
+        let ours_smol =
+            RateLimiter::with_timer(Quota::per_second(BILLION), portasync::rt::Smol::global());
+        group.bench_function(BenchmarkId::new("portasync", "Smol timer"), |b| {
+            b.iter(|| black_box(ours_smol.check()))
+        });
+    }
     let theirs_std = governor::RateLimiter::direct_with_clock(
         governor_quota(u32::MAX),
         governor::clock::MonotonicClock,
