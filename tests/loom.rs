@@ -406,6 +406,43 @@ fn fire_in_turn(signals: &[Arc<Signal>]) -> thread::JoinHandle<()> {
     thread::spawn(move || signals.iter().for_each(|signal| signal.fire()))
 }
 
+/// A flag that another thread sets between two wakes of the waker filed
+/// here: a bare wake first, which queues the waiter, then the flag, then a
+/// second wake, which can land while the first one's poll is under way.
+#[derive(Clone, Default)]
+struct News {
+    published: Arc<loom::sync::atomic::AtomicBool>,
+    waker: Arc<loom::sync::Mutex<Option<Waker>>>,
+}
+
+impl News {
+    /// The thread that wakes, publishes and wakes again, once a waker is
+    /// filed.
+    fn publish_between_wakes(&self) -> thread::JoinHandle<()> {
+        let news = self.clone();
+        thread::spawn(move || {
+            let waker = loop {
+                if let Some(waker) = news.waker.lock().unwrap().take() {
+                    break waker;
+                }
+                thread::yield_now();
+            };
+            waker.wake_by_ref();
+            news.published.store(true, Ordering::Release);
+            waker.wake();
+        })
+    }
+
+    /// Ready once published; files the waker otherwise.
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.published.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
 /// A scope's body woken again after the driver took it from the ready
 /// queue and before its poll (a bare wake first queues it; then another
 /// thread publishes and wakes as the driver takes it): the poll sees what
@@ -414,29 +451,10 @@ fn fire_in_turn(signals: &[Arc<Signal>]) -> thread::JoinHandle<()> {
 #[test]
 fn scope_body_woken_just_before_its_poll() {
     model(|| {
-        let flag = Arc::new(loom::sync::atomic::AtomicBool::new(false));
-        let slot: Arc<loom::sync::Mutex<Option<Waker>>> = Arc::default();
-        let (publish, filed) = (flag.clone(), slot.clone());
-        let other = thread::spawn(move || {
-            let waker = loop {
-                if let Some(waker) = filed.lock().unwrap().take() {
-                    break waker;
-                }
-                thread::yield_now();
-            };
-            waker.wake_by_ref();
-            publish.store(true, Ordering::Release);
-            waker.wake();
-        });
+        let news = News::default();
+        let other = news.publish_between_wakes();
         loom::future::block_on(portasync::scope(async |_| {
-            std::future::poll_fn(|cx| {
-                if flag.load(Ordering::Acquire) {
-                    return Poll::Ready(());
-                }
-                *slot.lock().unwrap() = Some(cx.waker().clone());
-                Poll::Pending
-            })
-            .await
+            std::future::poll_fn(|cx| news.poll(cx)).await
         }));
         other.join().unwrap();
     });
@@ -451,34 +469,18 @@ fn scope_body_woken_just_before_its_poll() {
 #[test]
 fn join_all_future_woken_just_before_its_poll() {
     model(|| {
-        let flag = Arc::new(loom::sync::atomic::AtomicBool::new(false));
-        let slot: Arc<loom::sync::Mutex<Option<Waker>>> = Arc::default();
-        let (publish, filed) = (flag.clone(), slot.clone());
-        let other = thread::spawn(move || {
-            let waker = loop {
-                if let Some(waker) = filed.lock().unwrap().take() {
-                    break waker;
-                }
-                thread::yield_now();
-            };
-            waker.wake_by_ref();
-            publish.store(true, Ordering::Release);
-            waker.wake();
-        });
+        let news = News::default();
+        let other = news.publish_between_wakes();
         let mut polls = 0;
         let waits = std::future::poll_fn(|cx| {
             polls += 1;
-            if flag.load(Ordering::Acquire) {
-                return Poll::Ready(7u8);
-            }
             if polls == 1 {
                 // The first poll has the combinator's own waker: come back
                 // with this future's.
                 cx.waker().wake_by_ref();
-            } else {
-                *slot.lock().unwrap() = Some(cx.waker().clone());
+                return Poll::Pending;
             }
-            Poll::Pending
+            news.poll(cx).map(|()| 7u8)
         });
         assert_eq!(
             loom::future::block_on(portasync::join_all(vec![waits])),

@@ -650,17 +650,9 @@ mod core {
         let message = block_on(panic_message_async(scope(async |s| {
             let _body_probe = Probe(&dropped);
             for _ in 0..3 {
-                s.spawn(async {
-                    let _probe = Probe(&dropped);
-                    future::pending::<()>().await
-                })
-                .detach();
+                holds_a_probe(s, &dropped);
             }
-            s.spawn(async {
-                yield_now().await;
-                panic!("expected panic: core child");
-            })
-            .detach();
+            panics_after_a_yield(s);
             future::pending::<()>().await
         })));
         assert_eq!(message, "expected panic: core child");
@@ -723,6 +715,24 @@ mod core {
         .detach();
     }
 
+    /// A child that holds a probe until it is dropped.
+    fn holds_a_probe<'s, 'env>(s: &'s portasync::Scope<'s, 'env>, dropped: &'env AtomicUsize) {
+        s.spawn(async move {
+            let _probe = Probe(dropped);
+            future::pending::<()>().await
+        })
+        .detach();
+    }
+
+    /// A child that panics on its second poll.
+    fn panics_after_a_yield<'s>(s: &'s portasync::Scope<'s, '_>) {
+        s.spawn(async {
+            yield_now().await;
+            panic!("expected panic: core child");
+        })
+        .detach();
+    }
+
     /// Dropping a half-run scope drops every child (and the body) before the
     /// drop returns, including a child spawned by another child's destructor.
     #[test]
@@ -731,11 +741,7 @@ mod core {
         let mut running = Box::pin(scope(async |s| {
             let _body_probe = Probe(&dropped);
             for _ in 0..10 {
-                s.spawn(async {
-                    let _probe = Probe(&dropped);
-                    future::pending::<()>().await
-                })
-                .detach();
+                holds_a_probe(s, &dropped);
             }
             s.spawn(async {
                 let _late = SpawnOnDrop {
@@ -768,11 +774,7 @@ mod core {
                 dropped: &dropped,
             };
             panics_when_dropped(s);
-            s.spawn(async {
-                let _probe = Probe(&dropped);
-                future::pending::<()>().await
-            })
-            .detach();
+            holds_a_probe(s, &dropped);
             future::pending::<()>().await
         }));
         assert!(block_on(poll_once(running.as_mut())).is_none());
@@ -791,16 +793,8 @@ mod core {
         let dropped = AtomicUsize::new(0);
         let message = block_on(panic_message_async(scope(async |s| {
             panics_when_dropped(s);
-            s.spawn(async {
-                let _probe = Probe(&dropped);
-                future::pending::<()>().await
-            })
-            .detach();
-            s.spawn(async {
-                yield_now().await;
-                panic!("expected panic: core child");
-            })
-            .detach();
+            holds_a_probe(s, &dropped);
+            panics_after_a_yield(s);
             future::pending::<()>().await
         })));
         assert_eq!(message, "expected panic: core child");
