@@ -204,6 +204,120 @@ mod suite {
         within(finished.recv()).await.unwrap();
     }
 
+    /// An abort that lands while a blocking closure runs gives the closure
+    /// up, however late the handle is awaited: on tokio it resolved to the
+    /// closure's output once the closure had ended (from a review).
+    pub(crate) async fn spawn_blocking_abort_is_final<R: Runtime>(rt: R) {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = async_channel::bounded(1);
+        let (guard, closure_gone) = drop_probe();
+        let handle = rt.spawn_blocking(move || {
+            let _guard = guard;
+            started_tx.send_blocking(()).unwrap();
+            hold.recv().unwrap();
+            1
+        });
+        within(started.recv()).await.unwrap();
+        handle.abort();
+        assert!(handle.is_finished());
+        release.send(()).unwrap();
+        within(closure_gone.wait()).await;
+        // Time for the runtime to mark the closure's task done (on the old
+        // code, the output then came through).
+        async_io::Timer::after(Duration::from_millis(50)).await;
+        let output = within(handle).await;
+        assert!(
+            matches!(&output, Err(e) if e.is_cancelled()),
+            "an aborted blocking handle resolved to {output:?}"
+        );
+    }
+
+    /// An abort that lands while the task is being polled, in the poll
+    /// that finishes it, still cancels: on tokio and async-std the output
+    /// came through, on smol not (from a review).
+    pub(crate) async fn abort_during_the_last_poll_cancels<R: Runtime>(rt: R) {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = async_channel::bounded(1);
+        let handle = rt.spawn(future::poll_fn(move |_| {
+            started_tx.send_blocking(()).unwrap();
+            hold.recv().unwrap();
+            std::task::Poll::Ready(5)
+        }));
+        within(started.recv()).await.unwrap();
+        handle.abort();
+        release.send(()).unwrap();
+        let output = within(handle).await;
+        assert!(
+            matches!(&output, Err(e) if e.is_cancelled()),
+            "a handle aborted before its task finished resolved to {output:?}"
+        );
+    }
+
+    /// Panics when dropped.
+    struct PanicOnDrop;
+
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("expected panic: in drop");
+        }
+    }
+
+    /// A destructor that panics as a finished task's future is dropped (an
+    /// unfinished branch it raced) arrives as the task's panic; on smol
+    /// and async-std it aborted the process (from a review).
+    pub(crate) async fn a_destructor_panic_arrives<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        let bomb = PanicOnDrop;
+        let handle = rt.spawn(future::or(async { 1 }, async move {
+            let _bomb = bomb;
+            future::pending::<i32>().await
+        }));
+        let err = within(handle).await.unwrap_err();
+        assert_eq!(err.to_string(), "task panicked: expected panic: in drop");
+    }
+
+    /// A destructor that panics as an aborted task stops: the handle
+    /// resolves to `Cancelled`, and the process lives on (it aborted on
+    /// smol and async-std; tokio reported the panic).
+    pub(crate) async fn a_destructor_panic_while_aborting_cancels<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        let (started_tx, started) = async_channel::bounded(1);
+        let bomb = PanicOnDrop;
+        let handle = rt.spawn(async move {
+            let _bomb = bomb;
+            started_tx.send(()).await.unwrap();
+            future::pending::<()>().await
+        });
+        within(started.recv()).await.unwrap();
+        handle.abort();
+        assert!(within(handle).await.unwrap_err().is_cancelled());
+        // The executor's threads are still there.
+        assert_eq!(within(rt.spawn(async { 2 })).await.unwrap(), 2);
+    }
+
+    /// `is_finished` means that awaiting resolves at once: on async-std it
+    /// turned true before the output was stored (from a review).
+    pub(crate) async fn is_finished_means_ready<R: Runtime>(rt: R) {
+        within(async {
+            for round in 0..2_000 {
+                if round % 32 == 0 {
+                    // Back to the executor now and then: tokio's
+                    // cooperative budget (128 polls of its handles and
+                    // timers in a row) would otherwise make a ready handle
+                    // answer `Pending` once.
+                    future::yield_now().await;
+                }
+                let mut handle = rt.spawn(async { 1u8 });
+                while !handle.is_finished() {
+                    future::yield_now().await;
+                }
+                let output = future::poll_once(&mut handle).await;
+                assert_eq!(output.map(Result::unwrap), Some(1), "in round {round}");
+            }
+        })
+        .await;
+    }
+
     pub(crate) async fn sleep_waits_at_least_its_duration<R: Runtime>(rt: R) {
         let wall = Instant::now();
         let start = rt.now();
@@ -283,6 +397,11 @@ macro_rules! conformance {
                 spawn_blocking_runs_off_thread,
                 spawn_blocking_panic_arrives,
                 spawn_blocking_abort_while_running,
+                spawn_blocking_abort_is_final,
+                abort_during_the_last_poll_cancels,
+                a_destructor_panic_arrives,
+                a_destructor_panic_while_aborting_cancels,
+                is_finished_means_ready,
                 sleep_waits_at_least_its_duration,
                 sleep_until_the_past_is_ready,
                 endless_sleeps_neither_panic_nor_fire,

@@ -6,9 +6,10 @@
 //! `abort(&self)` takes the native handle out and starts its cancellation,
 //! which costs an allocation on that path only; spawning and joining pay for
 //! nothing but the lock. Their futures run inside [`Supervised`], which turns
-//! a panic into a [`JoinError`]. A blocking closure that is already running
-//! cannot be stopped on any runtime, so an aborted handle gives up on it at
-//! once; one that has not started never will.
+//! a panic, of a poll or of the future's destructor, into a [`JoinError`]. A
+//! blocking closure that is already running cannot be stopped on any
+//! runtime, so an aborted handle gives up on it at once; one that has not
+//! started never will.
 
 use std::any::Any;
 use std::fmt;
@@ -22,6 +23,10 @@ use std::task::{Context, Poll};
 ///
 /// A panic inside a spawned task never unwinds into an executor thread, on any
 /// runtime: it is caught and delivered here, to whoever awaits the handle.
+/// That includes a panic of the task's destructors as its finished future is
+/// dropped. Once a handle was aborted before its task finished, it resolves
+/// to `Cancelled` whatever the task does on its way out: a panic then is
+/// caught too, and left to the panic hook, which has reported it.
 ///
 /// # Examples
 ///
@@ -223,7 +228,8 @@ impl fmt::Debug for PanicPayload {
 /// - [`abort`](Self::abort) asks the task to stop and returns at once; the
 ///   handle then resolves to [`JoinError::Cancelled`] once the task's future
 ///   has been dropped, or to its output if it had already finished.
-/// - A panic in the task is caught and delivered as [`JoinError::Panicked`].
+/// - A panic in the task, or in its destructors as its finished future is
+///   dropped, is caught and delivered as [`JoinError::Panicked`].
 ///
 /// For a task from [`Spawn::spawn_blocking`](crate::rt::Spawn::spawn_blocking),
 /// aborting or dropping the handle keeps the closure from starting; a closure
@@ -273,20 +279,33 @@ enum State<T> {
         slot: Mutex<Slot<async_task::FallibleTask<Result<T, JoinError>>, T>>,
         blocking: bool,
     },
+    /// `stopped`: aborted before it finished, so that it resolves to
+    /// `Cancelled` whatever it did after (tokio keeps the output of a poll
+    /// that an abort lands in, and reports a destructor's panic as the
+    /// task's; smol and async-std do neither).
     #[cfg(feature = "tokio")]
-    Tokio(::tokio::task::JoinHandle<T>),
-    /// `None` means aborted before it started.
+    Tokio {
+        handle: ::tokio::task::JoinHandle<T>,
+        stopped: AtomicBool,
+    },
+    /// `None` means aborted before it started. `stopped`: aborted before
+    /// it finished, so given up at once, whenever it ends.
     #[cfg(feature = "tokio")]
     TokioBlocking {
         handle: ::tokio::task::JoinHandle<Option<T>>,
         aborted: std::sync::Arc<AtomicBool>,
+        stopped: AtomicBool,
     },
     /// async-std's handle detaches when dropped and cancels only by value
-    /// (from an `async fn`), so its task watches an abort flag instead.
+    /// (from an `async fn`), so its task watches an abort flag instead, and
+    /// hands its output over through `ctl` (async-std's own handle only
+    /// keeps the task detached when dropped).
     #[cfg(feature = "async-std")]
     AsyncStd {
-        handle: async_std::task::JoinHandle<Result<T, JoinError>>,
-        ctl: std::sync::Arc<Ctl>,
+        /// Only held: dropped with ours, it detaches the task, and the task's
+        /// memory is freed here rather than on an executor thread.
+        _task: async_std::task::JoinHandle<()>,
+        ctl: std::sync::Arc<Ctl<T>>,
     },
     /// Resolved or detached.
     Done,
@@ -307,8 +326,10 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// Asks the task to stop and returns at once, without waiting.
     ///
     /// The handle then resolves to [`JoinError::Cancelled`], or to the
-    /// task's output if it finished first. Aborting a finished or already
-    /// aborted task does nothing.
+    /// task's output if it had finished before this call. An abort that
+    /// lands while the task is being polled cancels it even if that poll
+    /// finishes it (the output is dropped), on every runtime. Aborting a
+    /// finished or already aborted task does nothing.
     ///
     /// # Examples
     ///
@@ -341,9 +362,23 @@ impl<T: Send + 'static> JoinHandle<T> {
                 }
             }
             #[cfg(feature = "tokio")]
-            State::Tokio(handle) => handle.abort(),
+            State::Tokio { handle, stopped } => {
+                if !handle.is_finished() {
+                    stopped.store(true, Ordering::Release);
+                }
+                handle.abort();
+            }
             #[cfg(feature = "tokio")]
-            State::TokioBlocking { aborted, .. } => aborted.store(true, Ordering::Release),
+            State::TokioBlocking {
+                handle,
+                aborted,
+                stopped,
+            } => {
+                if !handle.is_finished() {
+                    stopped.store(true, Ordering::Release);
+                }
+                aborted.store(true, Ordering::Release);
+            }
             #[cfg(feature = "async-std")]
             State::AsyncStd { ctl, .. } => ctl.abort(),
             State::Done | State::Never(..) => {}
@@ -433,11 +468,11 @@ impl<T> JoinHandle<T> {
                 other => poll_cancel_now(other),
             },
             #[cfg(feature = "tokio")]
-            State::Tokio(handle) => handle.is_finished(),
+            State::Tokio { handle, .. } => handle.is_finished(),
             #[cfg(feature = "tokio")]
-            State::TokioBlocking { handle, aborted } => {
-                aborted.load(Ordering::Acquire) || handle.is_finished()
-            }
+            State::TokioBlocking {
+                handle, stopped, ..
+            } => stopped.load(Ordering::Acquire) || handle.is_finished(),
             #[cfg(feature = "async-std")]
             State::AsyncStd { ctl, .. } => ctl.is_finished(),
             State::Done => true,
@@ -477,12 +512,19 @@ impl<T> Future for JoinHandle<T> {
             #[cfg(any(feature = "smol", feature = "async-std"))]
             State::Task { slot, .. } => std::task::ready!(poll_slot(slot, cx)),
             #[cfg(feature = "tokio")]
-            State::Tokio(handle) => {
-                std::task::ready!(Pin::new(handle).poll(cx)).map_err(from_tokio)
+            State::Tokio { handle, stopped } => {
+                let output = std::task::ready!(Pin::new(handle).poll(cx)).map_err(from_tokio);
+                if stopped.load(Ordering::Acquire) {
+                    Err(JoinError::Cancelled)
+                } else {
+                    output
+                }
             }
             #[cfg(feature = "tokio")]
-            State::TokioBlocking { handle, aborted } => {
-                if aborted.load(Ordering::Acquire) && !handle.is_finished() {
+            State::TokioBlocking {
+                handle, stopped, ..
+            } => {
+                if stopped.load(Ordering::Acquire) {
                     Err(JoinError::Cancelled)
                 } else {
                     std::task::ready!(Pin::new(handle).poll(cx))
@@ -491,7 +533,9 @@ impl<T> Future for JoinHandle<T> {
                 }
             }
             #[cfg(feature = "async-std")]
-            State::AsyncStd { handle, .. } => std::task::ready!(Pin::new(handle).poll(cx)),
+            State::AsyncStd { ctl, .. } => {
+                std::task::ready!(ctl.poll_output(cx)).unwrap_or(Err(JoinError::Cancelled))
+            }
             State::Done => panic!("JoinHandle polled after it resolved"),
             State::Never(never, _) => match *never {},
         };
@@ -528,7 +572,7 @@ impl<T> Drop for JoinHandle<T> {
             #[cfg(any(feature = "smol", feature = "async-std"))]
             State::Task { .. } => {}
             #[cfg(feature = "tokio")]
-            State::Tokio(handle) => handle.abort(),
+            State::Tokio { handle, .. } => handle.abort(),
             #[cfg(feature = "tokio")]
             State::TokioBlocking { aborted, .. } => aborted.store(true, Ordering::Release),
             #[cfg(feature = "async-std")]
@@ -560,20 +604,31 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-/// What an async-std handle shares with its task: an abort flag, a finished
-/// flag, and the task's waker so that an abort is seen at once.
+/// What an async-std handle shares with its task: an abort flag, the
+/// task's waker so that an abort is seen at once, and the output with a
+/// finished flag set only once the output is in (async-std's own handle
+/// learns of the output after the future is dropped, so a flag set by the
+/// future's end could read finished while the handle still had to wait).
 #[cfg(feature = "async-std")]
-#[derive(Default)]
-pub(crate) struct Ctl {
+pub(crate) struct Ctl<T> {
     aborted: AtomicBool,
     finished: AtomicBool,
     waker: atomic_waker::AtomicWaker,
+    /// The handle's waker, woken once finished.
+    joiner: atomic_waker::AtomicWaker,
+    output: Mutex<Option<Result<T, JoinError>>>,
 }
 
 #[cfg(feature = "async-std")]
-impl Ctl {
+impl<T> Ctl<T> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::default()
+        Arc::new(Self {
+            aborted: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            waker: atomic_waker::AtomicWaker::new(),
+            joiner: atomic_waker::AtomicWaker::new(),
+            output: Mutex::new(None),
+        })
     }
 
     fn abort(&self) {
@@ -585,11 +640,84 @@ impl Ctl {
         self.finished.load(Ordering::Acquire)
     }
 
+    /// The output once finished, registering the handle's waker before it
+    /// looks (a finish in between wakes it); `None` inside for a task that
+    /// ended without one (aborted, or dropped by its executor).
+    fn poll_output(&self, cx: &Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        if !self.is_finished() {
+            self.joiner.register(cx.waker());
+            if !self.is_finished() {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(lock(&self.output).take())
+    }
+}
+
+/// The flags a [`Supervised`] future on async-std reads and sets, whatever
+/// its output type.
+#[cfg(feature = "async-std")]
+pub(crate) trait Flags: Send + Sync {
     /// Registers the task's waker, then reports whether to stop. In that
     /// order, an abort between the two cannot go unnoticed.
+    fn poll_aborted(&self, cx: &Context<'_>) -> bool;
+    fn is_aborted(&self) -> bool;
+    /// Marks the task finished (its output, if any, is in) and wakes the
+    /// handle.
+    fn finish(&self);
+}
+
+#[cfg(feature = "async-std")]
+impl<T: Send> Flags for Ctl<T> {
     fn poll_aborted(&self, cx: &Context<'_>) -> bool {
         self.waker.register(cx.waker());
         self.aborted.load(Ordering::Acquire)
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+        self.joiner.wake();
+    }
+}
+
+#[cfg(feature = "async-std")]
+pin_project_lite::pin_project! {
+    /// An async-std task: puts the output in `ctl`, where the handle takes
+    /// it; the task is marked finished once its future is dropped.
+    pub(crate) struct Deliver<F: Future> {
+        #[pin]
+        inner: Supervised<F>,
+        ctl: Arc<Ctl<F::Output>>,
+    }
+}
+
+#[cfg(feature = "async-std")]
+impl<F: Future> Deliver<F>
+where
+    F::Output: Send + 'static,
+{
+    pub(crate) fn new(future: F, ctl: Arc<Ctl<F::Output>>) -> Self {
+        let flags: Arc<dyn Flags> = ctl.clone();
+        Self {
+            inner: Supervised::with_flags(future, flags),
+            ctl,
+        }
+    }
+}
+
+#[cfg(feature = "async-std")]
+impl<F: Future> Future for Deliver<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        *lock(&this.ctl.output) = Some(output);
+        Poll::Ready(())
     }
 }
 
@@ -603,7 +731,7 @@ mod supervised {
     use std::task::{Context, Poll};
 
     #[cfg(feature = "async-std")]
-    type Control = Option<std::sync::Arc<super::Ctl>>;
+    type Control = Option<std::sync::Arc<dyn super::Flags>>;
     #[cfg(not(feature = "async-std"))]
     type Control = Option<std::convert::Infallible>;
 
@@ -617,21 +745,41 @@ mod supervised {
         fn drop(&mut self) {
             #[cfg(feature = "async-std")]
             if let Some(ctl) = &self.0 {
-                ctl.finished
-                    .store(true, std::sync::atomic::Ordering::Release);
+                ctl.finish();
             }
         }
     }
 
     pin_project_lite::pin_project! {
         /// A spawned future as smol and async-std run it: a panic becomes a
-        /// [`JoinError`] instead of unwinding into the executor thread. On
-        /// async-std it also stops when its handle aborts.
+        /// [`JoinError`] instead of unwinding into the executor thread, and
+        /// so does a panic of the future's destructor (async-task aborts
+        /// the process on a panic while it drops a future, so the future is
+        /// dropped here first). On async-std it also stops when its handle
+        /// aborts.
         pub(crate) struct Supervised<F> {
+            // `None` once dropped.
             #[pin]
-            future: F,
+            future: Option<F>,
             ctl: FinishOnDrop,
         }
+
+        impl<F> PinnedDrop for Supervised<F> {
+            fn drop(this: Pin<&mut Self>) {
+                // Dropped unfinished: cancelled, or its executor shut down.
+                // A panic on the way is caught; the handle, if any, resolves
+                // to `Cancelled` (the panic hook has reported the panic).
+                drop(drop_in_place(this.project().future));
+            }
+        }
+    }
+
+    /// Drops a future where it is pinned, catching a panic of its
+    /// destructor.
+    fn drop_in_place<F>(mut future: Pin<&mut Option<F>>) -> Result<(), JoinError> {
+        // A panicking destructor still leaves `None` in place: an assignment
+        // writes the new value on unwinding too.
+        catch_unwind(AssertUnwindSafe(|| future.set(None))).map_err(JoinError::panicked)
     }
 
     impl<F: Future> Supervised<F> {
@@ -639,16 +787,16 @@ mod supervised {
         #[cfg(feature = "smol")]
         pub(crate) fn new(future: F) -> Self {
             Self {
-                future,
+                future: Some(future),
                 ctl: FinishOnDrop(None),
             }
         }
 
         #[cfg(feature = "async-std")]
-        pub(crate) fn with_ctl(future: F, ctl: std::sync::Arc<super::Ctl>) -> Self {
+        pub(crate) fn with_flags(future: F, flags: std::sync::Arc<dyn super::Flags>) -> Self {
             Self {
-                future,
-                ctl: FinishOnDrop(Some(ctl)),
+                future: Some(future),
+                ctl: FinishOnDrop(Some(flags)),
             }
         }
     }
@@ -658,19 +806,39 @@ mod supervised {
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             let this = self.project();
+            let mut slot = this.future;
+            let Some(future) = slot.as_mut().as_pin_mut() else {
+                // Executors never poll a task again once it returned
+                // `Ready`; should one, there is nothing more to give.
+                return Poll::Pending;
+            };
             #[cfg(feature = "async-std")]
             if this.ctl.0.as_ref().is_some_and(|ctl| ctl.poll_aborted(cx)) {
-                // The executor drops the inner future as soon as this
-                // returns, before the handle sees the output.
+                // Stops here, dropping the future now, before the handle
+                // sees anything: aborted before it finished.
+                drop(drop_in_place(slot));
                 return Poll::Ready(Err(JoinError::Cancelled));
             }
-            let future = this.future;
             let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(value)) => Ok(value),
                 Err(payload) => Err(JoinError::panicked(payload)),
             };
-            Poll::Ready(output)
+            // Dropped now, where a panic can still be caught: a finished
+            // future may hold more (an unfinished branch of a `select`).
+            let dropped = drop_in_place(slot);
+            #[cfg(feature = "async-std")]
+            if this.ctl.0.as_ref().is_some_and(|ctl| ctl.is_aborted()) {
+                // Aborted while this poll ran, before it finished: as on
+                // smol, whose handle then finds the task closed.
+                return Poll::Ready(Err(JoinError::Cancelled));
+            }
+            Poll::Ready(match (output, dropped) {
+                // The first panic is the one kept.
+                (Err(first), _) => Err(first),
+                (Ok(_), Err(panic)) => Err(panic),
+                (Ok(value), Ok(())) => Ok(value),
+            })
         }
     }
 
@@ -687,11 +855,11 @@ mod supervised {
 
         #[cfg(feature = "async-std")]
         pub(crate) fn from_async_std(
-            handle: async_std::task::JoinHandle<Result<T, JoinError>>,
-            ctl: std::sync::Arc<super::Ctl>,
+            handle: async_std::task::JoinHandle<()>,
+            ctl: std::sync::Arc<super::Ctl<T>>,
         ) -> Self {
             Self {
-                state: State::AsyncStd { handle, ctl },
+                state: State::AsyncStd { _task: handle, ctl },
             }
         }
 
@@ -716,7 +884,7 @@ pub(crate) use supervised::Supervised;
 cfg_feature! { "tokio" =>
     impl<T> JoinHandle<T> {
         pub(crate) fn from_tokio(handle: ::tokio::task::JoinHandle<T>) -> Self {
-            Self { state: State::Tokio(handle) }
+            Self { state: State::Tokio { handle, stopped: AtomicBool::new(false) } }
         }
 
         /// A closure on tokio's blocking pool; it does not start once its
@@ -729,7 +897,9 @@ cfg_feature! { "tokio" =>
             let aborted = Arc::new(AtomicBool::new(false));
             let flag = aborted.clone();
             let handle = handle.spawn_blocking(move || (!flag.load(Ordering::Acquire)).then(f));
-            Self { state: State::TokioBlocking { handle, aborted } }
+            Self {
+                state: State::TokioBlocking { handle, aborted, stopped: AtomicBool::new(false) },
+            }
         }
     }
 }
