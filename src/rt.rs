@@ -134,12 +134,28 @@ fn auto_reads_tokio() -> bool {
     false
 }
 
-/// `now + duration`, or a deadline decades away when that overflows the clock.
+/// `now + duration`, or, when that overflows the clock, a deadline 30 years
+/// away, or as far as the clock goes if even that overflows.
 pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
     const YEAR: u64 = 365 * 24 * 60 * 60;
-    now.checked_add(duration)
-        .or_else(|| now.checked_add(Duration::from_secs(30 * YEAR)))
-        .unwrap_or(now)
+    let decades = Duration::from_secs(30 * YEAR);
+    if let Some(deadline) = now
+        .checked_add(duration)
+        .or_else(|| now.checked_add(decades))
+    {
+        return deadline;
+    }
+    // The end of the clock, less than 30 years on: steps that halve once
+    // they no longer fit, each taken once at most (about 120 rounds).
+    let mut deadline = now;
+    let mut step = decades;
+    while !step.is_zero() {
+        match deadline.checked_add(step) {
+            Some(later) => deadline = later,
+            None => step /= 2,
+        }
+    }
+    deadline
 }
 
 /// A way to run tasks: futures on the executor, blocking closures on its
@@ -219,6 +235,14 @@ impl<R: Spawn + Timer> Runtime for R {}
 /// It implements [`Spawn`] only when some runtime feature is enabled: with
 /// none, spawning through it is a compile error that names the features.
 /// With only `tokio` enabled, spawning outside a tokio runtime panics.
+///
+/// # Panics
+///
+/// Inside a tokio runtime built without its time driver (neither
+/// `enable_time` nor `enable_all` on the builder), a sleep panics when it
+/// is made, with tokio's message: `Auto` sleeps on tokio's timer there, so
+/// that paused time governs it, and tokio offers no way to tell that the
+/// driver is missing short of that panic.
 ///
 /// # Examples
 ///

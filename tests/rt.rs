@@ -246,4 +246,54 @@ mod manual_clock {
         clock.advance(2 * MS);
         sleeper.join().unwrap();
     }
+
+    /// A timer that keeps the provided `sleep`, near the end of `Instant`:
+    /// a sleep of `Duration::MAX` still sleeps (it completed at once: the
+    /// fallback deadline 30 years on did not fit either, and `now` was
+    /// taken; from a review).
+    #[test]
+    fn provided_sleep_near_the_end_of_time_never_fires() {
+        use std::time::Instant;
+
+        #[derive(Clone)]
+        struct Provided(ManualClock);
+
+        impl Timer for Provided {
+            type Sleep = ManualSleep;
+
+            fn now(&self) -> Instant {
+                self.0.now()
+            }
+
+            fn sleep_until(&self, deadline: Instant) -> ManualSleep {
+                self.0.sleep_until(deadline)
+            }
+        }
+
+        let clock = ManualClock::new();
+        // Within a year of the end of the clock.
+        let year = Duration::from_secs(365 * 24 * 60 * 60);
+        let mut step = Duration::from_secs(u64::MAX / 2);
+        while step >= year {
+            if clock.now().checked_add(step).is_some() {
+                clock.advance(step);
+            } else {
+                step /= 2;
+            }
+        }
+        assert!(clock.now().checked_add(30 * year).is_none());
+        let timer = Provided(clock.clone());
+        let mut forever = Box::pin(timer.sleep(Duration::MAX));
+        assert!(block_on(future::poll_once(&mut forever)).is_none());
+        // It is due at the end of the clock.
+        let mut left = Duration::from_secs(u64::MAX / 2);
+        while !left.is_zero() {
+            if clock.now().checked_add(left).is_some() {
+                clock.advance(left);
+            } else {
+                left /= 2;
+            }
+        }
+        assert!(block_on(future::poll_once(&mut forever)).is_some());
+    }
 }

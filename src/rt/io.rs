@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 /// The sleep future of [`Smol`](crate::rt::Smol) and [`AsyncStd`](crate::rt::AsyncStd): an
 /// [`async_io::Timer`] that completes once.
 ///
+/// It completes once the timer's own clock ([`Timer::now`](crate::rt::Timer::now))
+/// reaches the deadline. That clock may run a few hundred nanoseconds ahead
+/// of `Instant::now()`, so a sleep until an instant read from
+/// `Instant::now()` can end that much before `Instant::now()` gets there.
+///
 /// # Examples
 ///
 /// ```

@@ -82,7 +82,9 @@ impl Timer for Smol {
 
     /// The monotonic clock, read through the processor's invariant
     /// time-stamp counter where there is one (x86-64), else
-    /// `Instant::now()`: the same time, at well under half the cost.
+    /// `Instant::now()`: the same time, to within a few hundred nanoseconds
+    /// (it may run that much ahead of `Instant::now()`, never backwards),
+    /// at well under half the cost.
     fn now(&self) -> Instant {
         super::clock::now()
     }
