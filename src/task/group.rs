@@ -121,43 +121,55 @@ impl<T, R> Shared<T, R> {
 /// that, a runtime that drops what is spawned on it (one shutting down)
 /// would recurse here once per queued child (the dropped child reports, and
 /// its report starts the next) until the stack overflowed.
-fn start_queued<T, R>(shared: &Shared<T, R>) {
-    let mut owner: Option<Starting<'_, T, R>> = None;
+///
+/// A start that panics (a runtime refusing the spawn) stops nothing: its
+/// child is dropped, and so reports `Cancelled`, and the next is started.
+/// The first such panic is returned, for the caller to resume once its own
+/// work is done. (Unwinding out of here instead, the refused child's report
+/// found the starting still taken and left it, and nobody started the rest:
+/// a group waited for good.)
+#[must_use = "a start's panic is returned to be resumed"]
+fn start_queued<T, R>(shared: &Shared<T, R>) -> Option<Panic> {
+    let mut owner = false;
+    let mut panic = None;
     loop {
         let starter = {
             let mut queue = shared.queue();
-            if owner.is_none() && queue.starting {
-                return;
+            if !owner && queue.starting {
+                return panic;
             }
             let limit = shared.limit.load(Ordering::Acquire);
             if queue.closed || queue.waiting.is_empty() || shared.running(&queue) >= limit {
                 // Under the lock, where the others look: none of them can
                 // have left work to this one since it looked.
                 queue.starting = false;
-                std::mem::forget(owner);
-                return;
+                return panic;
             }
             let Some((_, starter)) = queue.waiting.pop_front() else {
                 unreachable!("checked just above")
             };
             queue.started = queue.started.wrapping_add(1);
             queue.starting = true;
-            owner.get_or_insert_with(|| Starting(shared));
+            owner = true;
             starter
         };
-        if let Some(task) = starter(&shared.rt) {
-            task.detach();
+        match catch_unwind(AssertUnwindSafe(|| starter(&shared.rt))) {
+            Ok(Some(task)) => task.detach(),
+            Ok(None) => {}
+            Err(payload) => {
+                panic.get_or_insert(payload);
+            }
         }
     }
 }
 
-/// Gives up the starting should a spawn panic, so that later reports and
-/// spawns start the queue again.
-struct Starting<'a, T, R>(&'a Shared<T, R>);
+/// A panic's payload.
+type Panic = Box<dyn std::any::Any + Send>;
 
-impl<T, R> Drop for Starting<'_, T, R> {
-    fn drop(&mut self) {
-        self.0.queue().starting = false;
+/// Resumes a panic [`start_queued`] returned.
+fn resume(panic: Option<Panic>) {
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
     }
 }
 
@@ -296,7 +308,10 @@ impl<T, R> Reporter<T, R> {
         // limit meanwhile, either this sees it, or the next spawn to decide
         // against the limit sees this report.
         if shared.limited.load(Ordering::Acquire) {
-            start_queued(shared);
+            // A refused start's panic is not resumed here: it would unwind
+            // into the executor from a child that has finished. The panic
+            // hook has reported it, and the refused child reports itself.
+            drop(start_queued(shared));
         }
     }
 }
@@ -802,7 +817,7 @@ impl<T, R> TaskGroup<T, R> {
         self.shared.limited.store(true, Ordering::Release);
         drop(queue);
         // A raised limit has room for children queued under the old one.
-        start_queued(&self.shared);
+        resume(start_queued(&self.shared));
         self
     }
 
@@ -1061,7 +1076,7 @@ where
                 local.held.push(seq, None, unjoined);
                 // There may be room after all (the limit was raised since
                 // the others queued): start what may start, oldest first.
-                start_queued(shared);
+                resume(start_queued(shared));
                 return handle;
             }
             // Counted now, before it can report.
@@ -1187,8 +1202,7 @@ where
         ShutdownGraceful {
             group: self,
             sleep: Some(sleep),
-            finished: Vec::new(),
-            aborted: 0,
+            taken: Vec::new(),
         }
     }
 }
@@ -1683,15 +1697,18 @@ impl<T> Shutdown<T> {
 ///
 /// # Cancel safety
 ///
-/// Dropping it stops waiting; children still running go on until the group
-/// is dropped or shut down.
+/// Dropping it loses no result: those it had taken from the group go back,
+/// for [`join_next`](TaskGroup::join_next) to return. Children still running
+/// go on until the group is dropped or shut down, unless the grace period
+/// had ended (they were aborted then); the token stays cancelled.
 #[must_use = "futures do nothing unless awaited"]
 pub struct ShutdownGraceful<'a, T, R: Timer = Auto> {
     group: &'a mut TaskGroup<T, R>,
     /// The grace period; `None` once it ended and the rest were aborted.
     sleep: Option<Pin<Box<R::Sleep>>>,
-    finished: Vec<Result<T, JoinError>>,
-    aborted: usize,
+    /// Results taken from the group so far, with their spawn numbers: given
+    /// back if this is dropped before it is done.
+    taken: Vec<(u64, Result<T, JoinError>)>,
 }
 
 // Nothing in it is pinned in place: the sleep is boxed.
@@ -1704,14 +1721,20 @@ impl<T, R: Timer> Future for ShutdownGraceful<'_, T, R> {
         let this = &mut *self;
         loop {
             match this.group.poll_next(cx) {
-                Poll::Ready(Some((_, Err(JoinError::Cancelled)))) => this.aborted += 1,
-                Poll::Ready(Some((_, result))) => this.finished.push(result),
+                Poll::Ready(Some(taken)) => this.taken.push(taken),
                 Poll::Ready(None) => {
-                    let finished = std::mem::take(&mut this.finished);
-                    return Poll::Ready(Shutdown {
-                        finished,
-                        aborted: this.aborted,
-                    });
+                    let mut aborted = 0;
+                    let finished = std::mem::take(&mut this.taken)
+                        .into_iter()
+                        .filter_map(|(_, result)| match result {
+                            Err(JoinError::Cancelled) => {
+                                aborted += 1;
+                                None
+                            }
+                            result => Some(result),
+                        })
+                        .collect();
+                    return Poll::Ready(Shutdown { finished, aborted });
                 }
                 Poll::Pending => {
                     let Some(sleep) = this.sleep.as_mut() else {
@@ -1726,11 +1749,31 @@ impl<T, R: Timer> Future for ShutdownGraceful<'_, T, R> {
     }
 }
 
+impl<T, R: Timer> Drop for ShutdownGraceful<'_, T, R> {
+    fn drop(&mut self) {
+        // Dropped before it was done: the results it took go back, in the
+        // order they came, ahead of any the group has yet to hand out.
+        if self.taken.is_empty() {
+            return;
+        }
+        let count = self.taken.len();
+        let local = self
+            .group
+            .local
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (seq, result) in self.taken.drain(..).rev() {
+            local.ready.push_front(Finished { seq, result });
+        }
+        self.group.len += count;
+    }
+}
+
 impl<T, R: Timer> fmt::Debug for ShutdownGraceful<'_, T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShutdownGraceful")
             .field("grace_over", &self.sleep.is_none())
-            .field("aborted", &self.aborted)
+            .field("taken", &self.taken.len())
             .finish()
     }
 }
@@ -1927,6 +1970,64 @@ mod tests {
                 assert_eq!(spawned.is_err(), REFUSE.contains(&i));
             }
             assert_numbered(numbered(&mut group).await, 197, REFUSE);
+        });
+    }
+
+    /// A queued child whose start panics (the runtime refuses the spawn)
+    /// does not strand the children queued behind it: the refused one
+    /// reports a cancellation and the next starts. (From a review: the
+    /// refused child's report found the starting still taken and left it,
+    /// and nobody started the rest.)
+    #[test]
+    fn a_refused_start_does_not_strand_the_queue() {
+        let (release, gate) = async_channel::bounded::<()>(1);
+        let rt = Rigged {
+            refuse: &[1], // the second spawn to reach the runtime: child 1
+            gate: Some(gate),
+            ..Rigged::default()
+        };
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(rt).max_concurrent(1);
+            for i in 0..3u64 {
+                group.spawn(async move { i });
+            }
+            // Child 0 runs and reports; its report starts child 1, whose
+            // spawn panics (on child 0's task); child 2 starts next.
+            drop(release);
+            let joined =
+                futures_lite::future::or(async { Some(numbered(&mut group).await) }, async {
+                    smol::Timer::after(Duration::from_secs(30)).await;
+                    None
+                })
+                .await
+                .expect("the queue was stranded");
+            assert_numbered(joined, 3, &[1]);
+        });
+    }
+
+    /// A graceful shutdown dropped part-way (say, losing a select) gives
+    /// back the results it had taken: `join_next` returns them. (From a
+    /// review: they were dropped with it.)
+    #[test]
+    fn a_dropped_graceful_shutdown_gives_its_results_back() {
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(Smol::global());
+            let done = group.spawn(async { 0u64 });
+            group.spawn(std::future::pending::<u64>());
+            while !done.is_finished() {
+                futures_lite::future::yield_now().await;
+            }
+            {
+                let mut stopping = group.shutdown_graceful(Duration::from_secs(3600));
+                assert!(
+                    futures_lite::future::poll_once(&mut stopping)
+                        .await
+                        .is_none()
+                );
+            }
+            assert_eq!(group.len(), 2);
+            group.abort_all();
+            assert_numbered(numbered(&mut group).await, 2, &[1]);
         });
     }
 
