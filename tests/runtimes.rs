@@ -295,6 +295,49 @@ mod suite {
         assert_eq!(within(rt.spawn(async { 2 })).await.unwrap(), 2);
     }
 
+    /// An abort that lands in the last poll of a task whose output panics
+    /// when dropped: the handle resolves to `Cancelled`, the output is
+    /// dropped where its panic is caught, and the executor lives on. (From
+    /// a review: smol aborted the process, and tokio unwound into the one
+    /// awaiting the handle.)
+    pub(crate) async fn an_aborted_output_that_panics_when_dropped<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = async_channel::bounded(1);
+        let handle = rt.spawn(future::poll_fn(move |_| {
+            started_tx.send_blocking(()).unwrap();
+            hold.recv().unwrap();
+            std::task::Poll::Ready(PanicOnDrop)
+        }));
+        within(started.recv()).await.unwrap();
+        handle.abort();
+        release.send(()).unwrap();
+        let output =
+            futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(within(handle)))
+                .await
+                .expect("dropping the aborted output unwound into the awaiter");
+        assert!(matches!(&output, Err(e) if e.is_cancelled()));
+        assert_eq!(within(rt.spawn(async { 2 })).await.unwrap(), 2);
+    }
+
+    /// A detached task whose output panics when dropped: the executor lives
+    /// on (from a review: smol and async-std aborted the process).
+    pub(crate) async fn a_detached_output_that_panics_when_dropped<R: Runtime>(rt: R) {
+        quiet_expected_panics();
+        let (dropping_tx, dropping) = async_channel::bounded::<()>(1);
+        rt.spawn(async move {
+            let _signal = dropping_tx;
+            PanicOnDrop
+        })
+        .detach();
+        // The task's future, and with it the sender, is gone once it ends;
+        // its output is dropped right after.
+        assert!(within(dropping.recv()).await.is_err());
+        for _ in 0..8 {
+            assert_eq!(within(rt.spawn(async { 2 })).await.unwrap(), 2);
+        }
+    }
+
     /// `is_finished` means that awaiting resolves at once: on async-std it
     /// turned true before the output was stored (from a review).
     pub(crate) async fn is_finished_means_ready<R: Runtime>(rt: R) {
@@ -402,6 +445,8 @@ macro_rules! conformance {
                 a_destructor_panic_arrives,
                 a_destructor_panic_while_aborting_cancels,
                 is_finished_means_ready,
+                an_aborted_output_that_panics_when_dropped,
+                a_detached_output_that_panics_when_dropped,
                 sleep_waits_at_least_its_duration,
                 sleep_until_the_past_is_ready,
                 endless_sleeps_neither_panic_nor_fire,

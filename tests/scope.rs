@@ -801,6 +801,20 @@ mod core {
         assert_eq!(dropped.load(Ordering::SeqCst), 1, "the sibling after it");
     }
 
+    /// A child's panic with the body already finished, its output held:
+    /// the output's destructor panics as it is dropped, and the child's
+    /// panic is still the one resumed. (From a review: the output was
+    /// dropped while unwinding, and the process aborted.)
+    #[test]
+    fn a_child_panic_after_the_body_finished_with_an_output() {
+        quiet();
+        let message = block_on(panic_message_async(scope(async |s| {
+            panics_after_a_yield(s);
+            PanicOnDrop
+        })));
+        assert_eq!(message, "expected panic: core child");
+    }
+
     /// A waker that counts its wakes.
     fn counting_waker() -> (Waker, Arc<AtomicUsize>) {
         struct Count(Arc<AtomicUsize>);

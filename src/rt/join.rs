@@ -26,7 +26,9 @@ use std::task::{Context, Poll};
 /// That includes a panic of the task's destructors as its finished future is
 /// dropped. Once a handle was aborted before its task finished, it resolves
 /// to `Cancelled` whatever the task does on its way out: a panic then is
-/// caught too, and left to the panic hook, which has reported it.
+/// caught too, and left to the panic hook, which has reported it. So is the
+/// panic of an output nobody takes (its task aborted or detached) as it is
+/// dropped.
 ///
 /// # Examples
 ///
@@ -257,7 +259,7 @@ pub struct JoinHandle<T> {
 
 /// What `abort` leaves behind of a native handle that cancels only by value.
 #[cfg(any(feature = "smol", feature = "async-std"))]
-type Cancelling<T> = Pin<Box<dyn Future<Output = Option<Result<T, JoinError>>> + Send>>;
+type Cancelling<T> = Pin<Box<dyn Future<Output = Option<Outcome<T>>> + Send>>;
 
 /// A native handle that can only be cancelled by value, behind a lock so
 /// that `abort(&self)` can take it.
@@ -268,7 +270,7 @@ enum Slot<H, T> {
     Cancelling(Cancelling<T>),
     /// Done, the output not yet taken; `None`: cancelled, or an aborted
     /// blocking closure we stopped waiting for.
-    Stopped(Option<Result<T, JoinError>>),
+    Stopped(Option<Outcome<T>>),
 }
 
 enum State<T> {
@@ -276,7 +278,7 @@ enum State<T> {
     /// pool that smol and async-std share (`blocking: true`).
     #[cfg(any(feature = "smol", feature = "async-std"))]
     Task {
-        slot: Mutex<Slot<async_task::FallibleTask<Result<T, JoinError>>, T>>,
+        slot: Mutex<Slot<async_task::FallibleTask<Outcome<T>>, T>>,
         blocking: bool,
     },
     /// `stopped`: aborted before it finished, so that it resolves to
@@ -485,7 +487,7 @@ impl<T> JoinHandle<T> {
 #[cfg(any(feature = "smol", feature = "async-std"))]
 fn poll_slot<H, T>(slot: &Mutex<Slot<H, T>>, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>
 where
-    H: Future<Output = Option<Result<T, JoinError>>> + Unpin,
+    H: Future<Output = Option<Outcome<T>>> + Unpin,
 {
     let output = match &mut *lock(slot) {
         Slot::Running(handle) => std::task::ready!(Pin::new(handle).poll(cx)),
@@ -493,7 +495,45 @@ where
         Slot::Stopped(output) => output.take(),
     };
     // `None`: cancelled, or the executor dropped the task unfinished.
-    Poll::Ready(output.unwrap_or(Err(JoinError::Cancelled)))
+    Poll::Ready(output.map_or(Err(JoinError::Cancelled), Outcome::take))
+}
+
+/// A task's result while the executor holds it, until its handle takes it.
+/// Dropped untaken (an abort landed in the last poll, or the handle was
+/// dropped or detached), it drops the result under `catch_unwind`: the
+/// executor drops it where a panic would abort the process (async-task
+/// does so under an abort-on-panic guard).
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub(crate) struct Outcome<T>(Option<Result<T, JoinError>>);
+
+#[cfg(any(feature = "smol", feature = "async-std"))]
+impl<T> Outcome<T> {
+    pub(crate) fn new(result: Result<T, JoinError>) -> Self {
+        Self(Some(result))
+    }
+
+    fn take(mut self) -> Result<T, JoinError> {
+        self.0.take().unwrap_or(Err(JoinError::Cancelled))
+    }
+}
+
+#[cfg(any(feature = "smol", feature = "async-std"))]
+impl<T> Drop for Outcome<T> {
+    fn drop(&mut self) {
+        if let Some(result) = self.0.take() {
+            discard(result);
+        }
+    }
+}
+
+/// Drops `value`, catching a panic of its destructor (the panic hook has
+/// reported it): for values nobody will see, dropped where a panic must
+/// not unwind.
+#[cfg(any(feature = "smol", feature = "tokio", feature = "async-std"))]
+fn discard<V>(value: V) {
+    drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        move || drop(value),
+    )));
 }
 
 // The handle never pins `T`: it only ever moves it out once ready.
@@ -515,6 +555,9 @@ impl<T> Future for JoinHandle<T> {
             State::Tokio { handle, stopped } => {
                 let output = std::task::ready!(Pin::new(handle).poll(cx)).map_err(from_tokio);
                 if stopped.load(Ordering::Acquire) {
+                    // Nobody sees it: its destructor must not unwind into
+                    // the caller.
+                    discard(output);
                     Err(JoinError::Cancelled)
                 } else {
                     output
@@ -533,9 +576,8 @@ impl<T> Future for JoinHandle<T> {
                 }
             }
             #[cfg(feature = "async-std")]
-            State::AsyncStd { ctl, .. } => {
-                std::task::ready!(ctl.poll_output(cx)).unwrap_or(Err(JoinError::Cancelled))
-            }
+            State::AsyncStd { ctl, .. } => std::task::ready!(ctl.poll_output(cx))
+                .map_or(Err(JoinError::Cancelled), Outcome::take),
             State::Done => panic!("JoinHandle polled after it resolved"),
             State::Never(never, _) => match *never {},
         };
@@ -612,11 +654,14 @@ use std::sync::{
 #[cfg(feature = "async-std")]
 pub(crate) struct Ctl<T> {
     aborted: AtomicBool,
+    /// Aborted before it finished: the handle gives `Cancelled` whatever
+    /// the task delivers after (as on tokio and smol).
+    stopped: AtomicBool,
     finished: AtomicBool,
     waker: atomic_waker::AtomicWaker,
     /// The handle's waker, woken once finished.
     joiner: atomic_waker::AtomicWaker,
-    output: Mutex<Option<Result<T, JoinError>>>,
+    output: Mutex<Option<Outcome<T>>>,
 }
 
 #[cfg(feature = "async-std")]
@@ -624,6 +669,7 @@ impl<T> Ctl<T> {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             aborted: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             waker: atomic_waker::AtomicWaker::new(),
             joiner: atomic_waker::AtomicWaker::new(),
@@ -632,6 +678,9 @@ impl<T> Ctl<T> {
     }
 
     fn abort(&self) {
+        if !self.is_finished() {
+            self.stopped.store(true, Ordering::Release);
+        }
         self.aborted.store(true, Ordering::Release);
         self.waker.wake();
     }
@@ -643,14 +692,19 @@ impl<T> Ctl<T> {
     /// The output once finished, registering the handle's waker before it
     /// looks (a finish in between wakes it); `None` inside for a task that
     /// ended without one (aborted, or dropped by its executor).
-    fn poll_output(&self, cx: &Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+    fn poll_output(&self, cx: &Context<'_>) -> Poll<Option<Outcome<T>>> {
         if !self.is_finished() {
             self.joiner.register(cx.waker());
             if !self.is_finished() {
                 return Poll::Pending;
             }
         }
-        Poll::Ready(lock(&self.output).take())
+        let output = lock(&self.output).take();
+        if self.stopped.load(Ordering::Acquire) {
+            drop(output); // an `Outcome`: a panic is caught
+            return Poll::Ready(None);
+        }
+        Poll::Ready(output)
     }
 }
 
@@ -723,7 +777,7 @@ impl<F: Future> Future for Deliver<F> {
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
 mod supervised {
-    use super::{JoinError, JoinHandle, Slot, State};
+    use super::{JoinError, JoinHandle, Outcome, Slot, State};
     use std::future::Future;
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::pin::Pin;
@@ -802,7 +856,7 @@ mod supervised {
     }
 
     impl<F: Future> Future for Supervised<F> {
-        type Output = Result<F::Output, JoinError>;
+        type Output = Outcome<F::Output>;
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             let this = self.project();
@@ -817,7 +871,7 @@ mod supervised {
                 // Stops here, dropping the future now, before the handle
                 // sees anything: aborted before it finished.
                 drop(drop_in_place(slot));
-                return Poll::Ready(Err(JoinError::Cancelled));
+                return Poll::Ready(Outcome::new(Err(JoinError::Cancelled)));
             }
             let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                 Ok(Poll::Pending) => return Poll::Pending,
@@ -827,26 +881,28 @@ mod supervised {
             // Dropped now, where a panic can still be caught: a finished
             // future may hold more (an unfinished branch of a `select`).
             let dropped = drop_in_place(slot);
+            let result = match (output, dropped) {
+                // The first panic is the one kept.
+                (Err(first), _) => Err(first),
+                (Ok(value), Err(panic)) => {
+                    super::discard(value);
+                    Err(panic)
+                }
+                (Ok(value), Ok(())) => Ok(value),
+            };
             #[cfg(feature = "async-std")]
             if this.ctl.0.as_ref().is_some_and(|ctl| ctl.is_aborted()) {
                 // Aborted while this poll ran, before it finished: as on
                 // smol, whose handle then finds the task closed.
-                return Poll::Ready(Err(JoinError::Cancelled));
+                super::discard(result);
+                return Poll::Ready(Outcome::new(Err(JoinError::Cancelled)));
             }
-            Poll::Ready(match (output, dropped) {
-                // The first panic is the one kept.
-                (Err(first), _) => Err(first),
-                (Ok(_), Err(panic)) => Err(panic),
-                (Ok(value), Ok(())) => Ok(value),
-            })
+            Poll::Ready(Outcome::new(result))
         }
     }
 
     impl<T> JoinHandle<T> {
-        pub(crate) fn from_task(
-            task: async_task::Task<Result<T, JoinError>>,
-            blocking: bool,
-        ) -> Self {
+        pub(crate) fn from_task(task: async_task::Task<Outcome<T>>, blocking: bool) -> Self {
             let slot = Mutex::new(Slot::Running(task.fallible()));
             Self {
                 state: State::Task { slot, blocking },
@@ -871,7 +927,7 @@ mod supervised {
             T: Send + 'static,
         {
             let task = blocking::unblock(move || {
-                catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked)
+                Outcome::new(catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::panicked))
             });
             Self::from_task(task, true)
         }

@@ -528,6 +528,10 @@ impl<F: Future> Future for Driver<'_, '_, '_, F> {
                     // this one, not a destructor's on the way.
                     let mut body = this.body.as_mut();
                     drop(catch_unwind(AssertUnwindSafe(|| body.set(None))));
+                    // A finished body's output too: dropped later, while
+                    // unwinding, a panic of its destructor would abort.
+                    let output = this.output.take();
+                    drop(catch_unwind(AssertUnwindSafe(move || drop(output))));
                     drop(this.children.drop_all());
                     resume_unwind(payload);
                 }
