@@ -42,6 +42,7 @@ mod join;
 
 pub use io::IoSleep;
 pub use join::{JoinError, JoinHandle, PanicPayload};
+pub(crate) use join::{discard, drop_in_place};
 
 cfg_feature! { "smol" =>
     mod smol;

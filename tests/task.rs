@@ -541,6 +541,42 @@ mod suite {
             .collect();
         assert_eq!((finished, report.aborted()), (vec![1], 1));
     }
+
+    /// A graceful shutdown dropped part-way (it lost a race) gives back the
+    /// results it had taken: `join_next` returns them.
+    pub(crate) async fn a_dropped_graceful_shutdown_loses_no_result<R: Runtime>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt);
+        let (done, finished) = drop_probe();
+        group.spawn(async move {
+            drop(done);
+            7u32
+        });
+        group.spawn(future::pending::<u32>());
+        within(finished.wait()).await;
+        {
+            let mut stopping = group.shutdown_graceful(Duration::from_secs(3600));
+            // Polled until it has taken the finished child's result (its
+            // debug output counts them); the other child never finishes.
+            within(async {
+                loop {
+                    assert!(future::poll_once(&mut stopping).await.is_none());
+                    if format!("{stopping:?}").contains("taken: 1") {
+                        break;
+                    }
+                    future::yield_now().await;
+                }
+            })
+            .await;
+        }
+        assert_eq!(group.len(), 2, "the taken result is counted again");
+        group.abort_all();
+        let mut outputs = Vec::new();
+        while let Some(result) = within(group.join_next()).await {
+            outputs.push(result.map_err(|e| e.is_cancelled()));
+        }
+        outputs.sort_unstable();
+        assert_eq!(outputs, [Ok(7), Err(true)]);
+    }
 }
 
 #[cfg_attr(
@@ -573,6 +609,7 @@ macro_rules! task_suite {
                 many_children_in_waves_keep_spawn_order,
                 abort_all_stops_children_wherever_they_are,
                 graceful_shutdown_on_real_time,
+                a_dropped_graceful_shutdown_loses_no_result,
             );
         }
     };

@@ -529,11 +529,19 @@ impl<T> Drop for Outcome<T> {
 /// Drops `value`, catching a panic of its destructor (the panic hook has
 /// reported it): for values nobody will see, dropped where a panic must
 /// not unwind.
-#[cfg(any(feature = "smol", feature = "tokio", feature = "async-std"))]
-fn discard<V>(value: V) {
+pub(crate) fn discard<V>(value: V) {
     drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         move || drop(value),
     )));
+}
+
+/// Drops a future where it is pinned; a panic of its destructor is returned
+/// as the error.
+pub(crate) fn drop_in_place<F>(mut future: Pin<&mut Option<F>>) -> Result<(), JoinError> {
+    // A panicking destructor still leaves `None` in place: an assignment
+    // writes the new value on unwinding too.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.set(None)))
+        .map_err(JoinError::panicked)
 }
 
 // The handle never pins `T`: it only ever moves it out once ready.
@@ -777,7 +785,7 @@ impl<F: Future> Future for Deliver<F> {
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
 mod supervised {
-    use super::{JoinError, JoinHandle, Outcome, Slot, State};
+    use super::{JoinError, JoinHandle, Outcome, Slot, State, drop_in_place};
     use std::future::Future;
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::pin::Pin;
@@ -826,14 +834,6 @@ mod supervised {
                 drop(drop_in_place(this.project().future));
             }
         }
-    }
-
-    /// Drops a future where it is pinned, catching a panic of its
-    /// destructor.
-    fn drop_in_place<F>(mut future: Pin<&mut Option<F>>) -> Result<(), JoinError> {
-        // A panicking destructor still leaves `None` in place: an assignment
-        // writes the new value on unwinding too.
-        catch_unwind(AssertUnwindSafe(|| future.set(None))).map_err(JoinError::panicked)
     }
 
     impl<F: Future> Supervised<F> {

@@ -19,7 +19,7 @@
 //! finishing child then starts the next ones, outside the lock. Lock order:
 //! `queue` before `done`; a batch's `wakers` under neither.
 
-use crate::rt::{Auto, BareTask, JoinError, Runtime, Spawn, Timer};
+use crate::rt::{Auto, BareTask, JoinError, Runtime, Spawn, Timer, drop_in_place};
 use crate::sync::CancelToken;
 use std::any::Any;
 use std::collections::VecDeque;
@@ -348,14 +348,6 @@ pin_project_lite::pin_project! {
             }
         }
     }
-}
-
-/// Drops a child's future where it is pinned; a panic on the way is the
-/// child's (unless it already panicked: the first panic is the one kept).
-fn drop_in_place<F>(mut future: Pin<&mut Option<F>>) -> Result<(), JoinError> {
-    // A panicking destructor still leaves `None` in place: an assignment
-    // writes the new value on unwinding too.
-    catch_unwind(AssertUnwindSafe(|| future.set(None))).map_err(JoinError::panicked)
 }
 
 impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {

@@ -530,8 +530,7 @@ impl<F: Future> Future for Driver<'_, '_, '_, F> {
                     drop(catch_unwind(AssertUnwindSafe(|| body.set(None))));
                     // A finished body's output too: dropped later, while
                     // unwinding, a panic of its destructor would abort.
-                    let output = this.output.take();
-                    drop(catch_unwind(AssertUnwindSafe(move || drop(output))));
+                    crate::rt::discard(this.output.take());
                     drop(this.children.drop_all());
                     resume_unwind(payload);
                 }
