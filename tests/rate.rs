@@ -1720,13 +1720,7 @@ mod manual {
     #[test]
     fn window_with_waiters_is_strict_over_every_window() {
         for seed in 0..200 {
-            let Seeded {
-                mut rng,
-                limit,
-                period,
-                clock,
-                window,
-            } = Seeded::new(seed, 1..=6, 1..=120);
+            let (mut rng, limit, period, clock, window) = seeded(seed, 1..=6, 1..=120);
             // When each event went ahead, for the strictness check.
             let mut events: Vec<u64> = Vec::new();
             // The model: the times of the admitted events less than a
@@ -1820,35 +1814,25 @@ mod manual {
         }
     }
 
-    /// A window model test's random start: a limit of at most `limits`,
-    /// a period of at most `periods` nanoseconds, on a manual clock.
-    struct Seeded {
-        rng: fastrand::Rng,
-        limit: u32,
-        period: u64,
-        clock: ManualClock,
-        window: SlidingWindow<ManualClock>,
-    }
-
-    impl Seeded {
-        fn new(
-            seed: u64,
-            limits: std::ops::RangeInclusive<u32>,
-            periods: std::ops::RangeInclusive<u64>,
-        ) -> Self {
-            let mut rng = fastrand::Rng::with_seed(seed);
-            let (limit, period) = (rng.u32(limits), rng.u64(periods));
-            let clock = ManualClock::new();
-            let window =
-                SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
-            Self {
-                rng,
-                limit,
-                period,
-                clock,
-                window,
-            }
-        }
+    /// A window model test's random start: a generator, a limit in
+    /// `limits`, a period in `periods` nanoseconds, a manual clock and a
+    /// window on it.
+    fn seeded(
+        seed: u64,
+        limits: std::ops::RangeInclusive<u32>,
+        periods: std::ops::RangeInclusive<u64>,
+    ) -> (
+        fastrand::Rng,
+        u32,
+        u64,
+        ManualClock,
+        SlidingWindow<ManualClock>,
+    ) {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let (limit, period) = (rng.u32(limits), rng.u64(periods));
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
+        (rng, limit, period, clock, window)
     }
 
     /// The window's rule on a plain list: the first time at or after `now`
@@ -1961,13 +1945,7 @@ mod manual {
             seen: usize,
         }
         for seed in 0..300 {
-            let Seeded {
-                mut rng,
-                limit,
-                period,
-                clock,
-                window,
-            } = Seeded::new(seed, 1..=5, 1..=60);
+            let (mut rng, limit, period, clock, window) = seeded(seed, 1..=5, 1..=60);
             let earliest = |kept: &[u64], now: u64, n: u32| fits(limit, period, kept, now, n);
             let (mut events, mut admitted) = (Vec::new(), Vec::new());
             let mut waiters: Vec<Lazy<'_>> = Vec::new();
