@@ -292,7 +292,7 @@ impl Origin {
     /// counter clock is read without building an `Instant` only to take it
     /// apart here (std's `Instant` arithmetic is not inlined: about 8 ns).
     #[inline]
-    fn read<T: crate::rt::Timer>(self, timer: &T) -> u64 {
+    fn read<T: crate::rt::Timer>(&self, timer: &T) -> u64 {
         if let Some(past_base) = self.past_base {
             if let Some(nanos) = crate::rt::real_nanos(timer) {
                 return nanos.saturating_sub(past_base);

@@ -335,6 +335,28 @@ fn rate_checks_race_for_the_last_cell() {
     });
 }
 
+/// A lock-free check races a quota change, which rewrites the parameters
+/// the check reads: the check uses the old quota or the new one, never a
+/// mix, and the state carries over. One cell was free under both quotas,
+/// and three are under the new one, in all.
+#[test]
+fn rate_check_races_a_quota_change() {
+    model(|| {
+        let limiter = Arc::new(portasync::RateLimiter::with_timer(
+            portasync::Quota::per_second(1000).burst(1),
+            Hand::new(),
+        ));
+        let other = {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.check().is_ok())
+        };
+        limiter.set_quota(portasync::Quota::per_second(1000).burst(3));
+        assert!(other.join().unwrap(), "a cell was free under either quota");
+        let mine = (0..3).filter(|_| limiter.check().is_ok()).count();
+        assert_eq!(mine, 2, "three cells in all under a burst of three");
+    });
+}
+
 /// A waiter booked for 1 ms is dropped while, on another thread, the clock
 /// moves to 3 ms and a check finds the bucket full, which spends the
 /// booking. In every order the check gets its cell, and the drop gives back

@@ -177,17 +177,21 @@ struct Fast {
     slots: [Slot; 2],
 }
 
-/// One generation's quota in ticks, and its `base`.
+/// One generation's quota in ticks, and its `base`, bounded so that the
+/// fast path's arithmetic cannot overflow (see [`Fast::check`]).
 #[derive(Default)]
 struct Slot {
     per_nano: AtomicU64,
-    /// Ticks per cell, `u64::MAX` for more.
+    /// Ticks per cell, at most [`CAP`]: a larger one never fits the word.
     interval: AtomicU64,
-    /// Ticks a full bucket holds, `u64::MAX` for more.
+    /// Ticks a full bucket holds, at most [`CAP`]: a larger one allows
+    /// every state that fits the word.
     tau: AtomicU64,
     burst: AtomicU64,
     /// Nanoseconds since the origin at which the word's ticks start.
     base: AtomicU64,
+    /// The most nanoseconds past `base` whose ticks fit the word.
+    span: AtomicU64,
 }
 
 /// What a [`Slot`] holds, as last published; kept under the lock.
@@ -206,12 +210,20 @@ const SLOW: u64 = 1 << 63;
 /// The largest state (and time since `base`) put in the word: half its
 /// range, so that the fast path serves a while before `base` must move.
 const FAST_LIMIT: u64 = TAT_MASK / 2;
+/// What a slot's `interval` and `tau` are clamped to: above every value the
+/// word holds, and small enough that a sum of two never overflows.
+const CAP: u64 = TAT_MASK + 1;
 
 impl Fast {
     /// `n` cells at `nanos`, without the lock: `None` when the lock is
     /// needed (`n` above the burst, a value that does not fit the word).
     /// A refusal gives the earliest time in ticks since the origin, and the
     /// ticks per nanosecond.
+    ///
+    /// The slot's bounds keep every step in range: `now` and `tat` are at
+    /// most [`TAT_MASK`], `interval` and `tau` at most [`CAP`], so no sum
+    /// below overflows. A slot being rewritten may be read torn; the
+    /// arithmetic wraps rather than panics then, and the swap fails.
     #[inline]
     fn check(&self, nanos: u64, n: u32) -> Option<Result<(), (u128, u32)>> {
         let mut word = self.word.load(Ordering::Acquire);
@@ -223,38 +235,49 @@ impl Fast {
             let per_nano = slot.per_nano.load(Ordering::Relaxed);
             let interval = slot.interval.load(Ordering::Relaxed);
             let tau = slot.tau.load(Ordering::Relaxed);
-            let burst = slot.burst.load(Ordering::Relaxed);
             let base = slot.base.load(Ordering::Relaxed);
+            let span = slot.span.load(Ordering::Relaxed);
+            // One cell never exceeds a burst; only a larger request reads it.
+            let burst = if n > 1 {
+                slot.burst.load(Ordering::Relaxed)
+            } else {
+                1
+            };
             // Pairs with the release fence in `publish`: if any load above
             // saw a later generation's slot, the word has changed by now.
             fence(Ordering::Acquire);
-            if u64::from(n) > burst {
-                return None;
-            }
             // A reading from before `base` counts as `base`: a time the
             // caller has certainly passed, so it allows nothing early.
-            let now = nanos.saturating_sub(base).checked_mul(per_nano)?;
-            if now > TAT_MASK {
-                return None; // time to move `base`
+            let since = nanos.saturating_sub(base);
+            if since > span || u64::from(n) > burst {
+                return None; // time to move `base`, or no wait would do
             }
-            let words = Words {
-                per_nano,
-                interval,
-                tau,
-                burst: burst as u32,
+            let now = since.wrapping_mul(per_nano);
+            let tat = word & TAT_MASK;
+            // A request in the nanosecond after `tat` counts as made at `tat`.
+            let start = if tat.wrapping_add(per_nano) > now {
+                tat
+            } else {
+                now
             };
-            let new = match words.test(word & TAT_MASK, now, n, TAT_MASK)? {
-                Ok(new) => new,
-                Err(earliest) => {
-                    let current = self.word.load(Ordering::Acquire);
-                    if current != word {
-                        word = current;
-                        continue;
-                    }
-                    let earliest = u128::from(earliest) + u128::from(base) * u128::from(per_nano);
-                    return Some(Err((earliest, per_nano as u32)));
+            let cost = if n == 1 {
+                interval
+            } else {
+                u64::from(n).checked_mul(interval)?
+            };
+            let new = start.checked_add(cost)?;
+            if new > TAT_MASK {
+                return None;
+            }
+            if new > now.wrapping_add(tau) {
+                let current = self.word.load(Ordering::Acquire);
+                if current != word {
+                    word = current;
+                    continue;
                 }
-            };
+                let earliest = u128::from(new - tau) + u128::from(base) * u128::from(per_nano);
+                return Some(Err((earliest, per_nano as u32)));
+            }
             let next = (word & !TAT_MASK) | new;
             match self
                 .word
@@ -332,10 +355,13 @@ impl Fast {
         // `freeze` is visible to any check that sees the stores below.
         fence(Ordering::Release);
         slot.per_nano.store(words.per_nano, Ordering::Relaxed);
-        slot.interval.store(words.interval, Ordering::Relaxed);
-        slot.tau.store(words.tau, Ordering::Relaxed);
+        slot.interval
+            .store(words.interval.min(CAP), Ordering::Relaxed);
+        slot.tau.store(words.tau.min(CAP), Ordering::Relaxed);
         slot.burst.store(u64::from(words.burst), Ordering::Relaxed);
         slot.base.store(base, Ordering::Relaxed);
+        slot.span
+            .store(TAT_MASK / words.per_nano, Ordering::Relaxed);
         self.word.store(generation | rel, Ordering::Release);
     }
 }
@@ -892,15 +918,13 @@ impl<T: Timer> RateLimiter<T> {
     /// let refused = limiter.check().unwrap_err();
     /// assert!(refused.wait_time().as_secs() > 1700); // half an hour, less the time this took
     /// ```
+    #[inline]
     pub fn check(&self) -> Result<(), NotUntil> {
-        let origin = self.shared.origin;
-        let nanos = origin.read(&self.shared.timer);
-        match self.shared.fast.check(nanos, 1) {
+        let shared = &*self.shared;
+        let nanos = shared.origin.read(&shared.timer);
+        match shared.fast.check(nanos, 1) {
             Some(Ok(())) => Ok(()),
-            Some(Err((earliest, per_nano))) => {
-                Err(NotUntil::new(origin, nanos, earliest, per_nano))
-            }
-            None => match check_locked(&self.shared.fast, &self.shared.state, origin, nanos, 1) {
+            decided => match shared.decide(nanos, 1, decided) {
                 Ok(()) => Ok(()),
                 Err(RateLimited::NotUntil(not_until)) => Err(not_until),
                 Err(RateLimited::InsufficientCapacity(_)) => {
@@ -930,17 +954,16 @@ impl<T: Timer> RateLimiter<T> {
     /// assert!(limiter.check_n(4).is_ok());
     /// assert_eq!(limiter.check_n(11), Err(RateLimited::InsufficientCapacity(10)));
     /// ```
+    #[inline]
     pub fn check_n(&self, n: u32) -> Result<(), RateLimited> {
         if n == 0 {
             return Ok(());
         }
-        let origin = self.shared.origin;
-        let nanos = origin.read(&self.shared.timer);
-        match self.shared.fast.check(nanos, n) {
-            Some(decided) => decided.map_err(|(earliest, per_nano)| {
-                NotUntil::new(origin, nanos, earliest, per_nano).into()
-            }),
-            None => check_locked(&self.shared.fast, &self.shared.state, origin, nanos, n),
+        let shared = &*self.shared;
+        let nanos = shared.origin.read(&shared.timer);
+        match shared.fast.check(nanos, n) {
+            Some(Ok(())) => Ok(()),
+            decided => shared.decide(nanos, n, decided),
         }
     }
 
@@ -1142,11 +1165,43 @@ impl<T: Timer> RateLimiter<T> {
     }
 }
 
-/// `check_n` for what [`Fast`] does not serve, under the lock: kept out of
-/// line (and out of the timer's generics) so that the lock-free path stays
-/// small.
+impl<T> Shared<T> {
+    /// The rest of a check of `n` cells at `nanos` that [`Fast::check`]
+    /// did not allow (`decided`): its refusal as an error, or the check
+    /// under the lock.
+    #[inline]
+    fn decide(
+        &self,
+        nanos: u64,
+        n: u32,
+        decided: Option<Result<(), (u128, u32)>>,
+    ) -> Result<(), RateLimited> {
+        decide(&self.fast, &self.state, self.origin, nanos, n, decided)
+    }
+}
+
+/// [`Shared::decide`], kept out of line (and out of the timer's generics) so
+/// that the lock-free path inlines small.
 #[cold]
 #[inline(never)]
+fn decide(
+    fast: &Fast,
+    state: &Mutex<State>,
+    origin: Origin,
+    nanos: u64,
+    n: u32,
+    decided: Option<Result<(), (u128, u32)>>,
+) -> Result<(), RateLimited> {
+    match decided {
+        Some(Ok(())) => Ok(()),
+        Some(Err((earliest, per_nano))) => {
+            Err(NotUntil::new(origin, nanos, earliest, per_nano).into())
+        }
+        None => check_locked(fast, state, origin, nanos, n),
+    }
+}
+
+/// `check_n` for what [`Fast`] does not serve, under the lock.
 fn check_locked(
     fast: &Fast,
     state: &Mutex<State>,

@@ -111,6 +111,11 @@ pub(crate) struct Line {
     /// Nanoseconds per tick in 32.32 fixed point; 0 until measured, [`BROKEN`]
     /// if the counter misbehaved.
     scale: AtomicU64,
+    /// How many ticks past its anchor the line may be read: one anchor
+    /// period at `scale`, 0 when there is no slope. One comparison of a
+    /// reading against it rules out a reading before the anchor, one past
+    /// the period, and a line without a slope.
+    span: AtomicU64,
     /// The last real reading taken as an anchor, which the next slope is
     /// measured from (the anchor itself may run a little ahead of it, see
     /// [`anchor`](Self::anchor)). Only writers touch these.
@@ -125,6 +130,7 @@ impl Line {
             ticks: AtomicU64::new(0),
             nanos: AtomicU64::new(0),
             scale: AtomicU64::new(0),
+            span: AtomicU64::new(0),
             real_ticks: AtomicU64::new(0),
             real_nanos: AtomicU64::new(0),
         }
@@ -139,16 +145,20 @@ impl Line {
         let anchor = self.ticks.load(Ordering::Relaxed);
         let nanos = self.nanos.load(Ordering::Relaxed);
         let scale = self.scale.load(Ordering::Relaxed);
+        let span = self.span.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
-        if seq & 1 == 1 || self.seq.load(Ordering::Relaxed) != seq || scale <= BROKEN {
+        if seq & 1 == 1 || self.seq.load(Ordering::Relaxed) != seq {
             return None;
         }
-        let offset = (u128::from(ticks.checked_sub(anchor)?) * u128::from(scale)) >> 32;
-        // Past one period (or absurdly far) the caller re-anchors.
-        let offset = u64::try_from(offset)
-            .ok()
-            .filter(|&o| o <= REANCHOR_NANOS)?;
-        nanos.checked_add(offset)
+        // Wrapping: a reading before the anchor comes out huge. Past one
+        // period the caller re-anchors.
+        let past = ticks.wrapping_sub(anchor);
+        if past >= span {
+            return None;
+        }
+        // Within the span the offset is under one period, and the anchor
+        // leaves room for it (see `span_of`): no overflow.
+        Some(nanos + ((u128::from(past) * u128::from(scale)) >> 32) as u64)
     }
 
     /// Where the line stands at counter reading `ticks`, however far from
@@ -232,10 +242,25 @@ impl Line {
         self.ticks.store(before, Ordering::Relaxed);
         self.nanos.store(start, Ordering::Relaxed);
         self.scale.store(scale, Ordering::Relaxed);
+        self.span.store(span_of(start, scale), Ordering::Relaxed);
         self.real_ticks.store(before, Ordering::Relaxed);
         self.real_nanos.store(nanos, Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
+}
+
+/// How many ticks past an anchor at `nanos` a line of `scale` may be read:
+/// fewer than reach [`REANCHOR_NANOS`] past it, so that the offset read
+/// stays within one period, and none for a line without a slope or one
+/// too close to the end of `u64` to add a period to.
+fn span_of(nanos: u64, scale: u64) -> u64 {
+    if scale <= BROKEN || nanos > u64::MAX - REANCHOR_NANOS {
+        return 0;
+    }
+    // `past < span` gives `past * scale < REANCHOR_NANOS << 32`, so the
+    // offset, shifted down, is below REANCHOR_NANOS.
+    u64::try_from((u128::from(REANCHOR_NANOS) << 32).div_ceil(u128::from(scale)))
+        .unwrap_or(u64::MAX)
 }
 
 /// Where the new line starts and how steep it is. Where the old line had run
@@ -423,6 +448,25 @@ mod tests {
             "past one period"
         );
         assert_eq!(line.read(u64::MAX), None, "no overflow");
+    }
+
+    #[test]
+    fn the_span_ends_within_one_period() {
+        for scale in [BROKEN + 1, 1 << 31, 3 << 30, 1 << 32, 5 << 32, u64::MAX] {
+            let span = span_of(0, scale);
+            assert!(span > 0, "{scale}");
+            let last = (u128::from(span - 1) * u128::from(scale)) >> 32;
+            assert!(last < u128::from(REANCHOR_NANOS), "{scale}: {last}");
+            let next = (u128::from(span) * u128::from(scale)) >> 32;
+            assert!(next + 1 >= u128::from(REANCHOR_NANOS), "{scale}: {next}");
+        }
+        assert_eq!(span_of(0, 0), 0, "no slope");
+        assert_eq!(span_of(0, BROKEN), 0, "given up");
+        assert_eq!(
+            span_of(u64::MAX - REANCHOR_NANOS + 1, 1 << 32),
+            0,
+            "no room"
+        );
     }
 
     #[test]
