@@ -41,6 +41,7 @@ pub use quota::{Quota, QuotaError};
 pub use throttle::{Limiter, Throttle, throttle};
 pub use window::{SlidingWindow, WindowAcquire, WindowAcquireN};
 
+use crate::rt::clock::Counter;
 use crate::rt::deadline_after;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -274,18 +275,19 @@ impl InsufficientCapacity {
 #[derive(Clone, Copy, Debug)]
 struct Origin {
     at: Instant,
-    /// `at` in nanoseconds past the counter clock's base, when there is one
-    /// and `at` is not before it: then a timer that reads the counter clock
-    /// is read in nanoseconds directly (see [`read`](Self::read)).
-    past_base: Option<u64>,
+    /// The counter clock and `at` in nanoseconds past its base, when there
+    /// is one and `at` is not before it: then a timer that reads the counter
+    /// clock is read in nanoseconds directly (see [`read`](Self::read)).
+    counter: Option<(Counter, u64)>,
 }
 
 impl Origin {
     fn new(at: Instant) -> Self {
-        let past_base = crate::rt::clock::base()
-            .and_then(|base| at.checked_duration_since(base))
-            .and_then(|since| u64::try_from(since.as_nanos()).ok());
-        Self { at, past_base }
+        let counter = crate::rt::clock::counter().and_then(|counter| {
+            let since = at.checked_duration_since(counter.base())?;
+            Some((counter, u64::try_from(since.as_nanos()).ok()?))
+        });
+        Self { at, counter }
     }
 
     /// `timer`'s reading in nanoseconds since the origin. A timer on the
@@ -293,12 +295,25 @@ impl Origin {
     /// apart here (std's `Instant` arithmetic is not inlined: about 8 ns).
     #[inline]
     fn read<T: crate::rt::Timer>(&self, timer: &T) -> u64 {
-        if let Some(past_base) = self.past_base {
-            if let Some(nanos) = crate::rt::real_nanos(timer) {
-                return nanos.saturating_sub(past_base);
+        self.reading(timer).nanos()
+    }
+
+    /// [`read`](Self::read), with the last subtraction left to the caller,
+    /// who may fold it into one of its own.
+    #[inline]
+    fn reading<T: crate::rt::Timer>(&self, timer: &T) -> Reading {
+        if let Some((counter, past_base)) = self.counter {
+            if crate::rt::reads_counter(timer) {
+                return Reading {
+                    raw: counter.nanos(),
+                    offset: past_base,
+                };
             }
         }
-        self.nanos(timer.now())
+        Reading {
+            raw: self.nanos(timer.now()),
+            offset: 0,
+        }
     }
 
     #[inline]
@@ -319,6 +334,29 @@ impl Origin {
             Some(deadline) => timer.sleep_until(deadline),
             None => timer.sleep(Duration::MAX),
         }
+    }
+}
+
+/// A clock reading as [`Origin::reading`] gives it: `raw - offset`
+/// nanoseconds since the origin, saturating at zero.
+#[derive(Clone, Copy, Debug)]
+struct Reading {
+    raw: u64,
+    offset: u64,
+}
+
+impl Reading {
+    /// Nanoseconds since the origin.
+    #[inline]
+    fn nanos(self) -> u64 {
+        self.raw.saturating_sub(self.offset)
+    }
+
+    /// Nanoseconds since `base` nanoseconds after the origin, saturating at
+    /// zero: `nanos().saturating_sub(base)` in one subtraction.
+    #[inline]
+    fn since(self, base: u64) -> u64 {
+        self.raw.saturating_sub(self.offset.saturating_add(base))
     }
 }
 

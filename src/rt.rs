@@ -101,27 +101,35 @@ pub trait Timer: Clone + Send + Sync + 'static {
 }
 
 /// `timer`'s reading as nanoseconds since [`clock::base`], read without an
-/// `Instant`, when `timer` reads the counter clock in this context (`Smol`,
-/// `AsyncStd`, and `Auto` outside a tokio runtime that can pause time);
-/// `None` for every other timer, which callers read through [`Timer::now`].
+/// `Instant`, when `timer` reads the counter clock in this context (see
+/// [`reads_counter`]); `None` for every other timer, which callers read
+/// through [`Timer::now`].
+#[inline]
+pub(crate) fn real_nanos<T: Timer>(timer: &T) -> Option<u64> {
+    if reads_counter(timer) {
+        clock::nanos()
+    } else {
+        None
+    }
+}
+
+/// Whether `timer` reads the counter clock in this context: `Smol`,
+/// `AsyncStd`, and `Auto` outside a tokio runtime that can pause time.
 ///
 /// The type test is on `'static` types, so it is decided at compile time.
 #[inline]
-pub(crate) fn real_nanos<T: Timer>(_timer: &T) -> Option<u64> {
+pub(crate) fn reads_counter<T: Timer>(_timer: &T) -> bool {
     use std::any::TypeId;
     let timer = TypeId::of::<T>();
     #[cfg(feature = "smol")]
     if TypeId::of::<Smol>() == timer {
-        return clock::nanos();
+        return true;
     }
     #[cfg(feature = "async-std")]
     if TypeId::of::<AsyncStd>() == timer {
-        return clock::nanos();
+        return true;
     }
-    if TypeId::of::<Auto>() == timer && !auto_reads_tokio() {
-        return clock::nanos();
-    }
-    None
+    TypeId::of::<Auto>() == timer && !auto_reads_tokio()
 }
 
 /// Whether `Auto` reads tokio's clock here: inside a tokio runtime that can

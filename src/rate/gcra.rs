@@ -46,7 +46,9 @@
 //! the shorter side of it: none at either end of the queue, as removing the
 //! entry moves none (see [`Waiters`]).
 
-use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
+use super::{
+    Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Reading, Turn, lock,
+};
 use crate::primitives::{Arc, Mutex, MutexGuard};
 use crate::primitives::{AtomicU64, Ordering, fence};
 use crate::rt::{Auto, Timer};
@@ -151,8 +153,9 @@ struct Shared<T> {
 /// fits in one.
 ///
 /// The word holds `tat - base` in its low [`TAT_BITS`] bits, a generation
-/// above them and [`SLOW`] on top. Each generation's quota and `base` sit in
-/// `slots[generation % 2]`. A `check` reads the word and the slot, decides,
+/// above them and [`SLOW`] on top. The current generation's quota and `base`
+/// sit in `slot`. A `check` reads the word and the slot (both at once: which
+/// slot to read does not wait for the word), decides,
 /// and commits with one compare-and-swap of the word; anything else (a
 /// booking, a give-back, a quota change, a value that does not fit) takes
 /// the lock, sets the word to [`SLOW`] (so every `check` in flight fails its
@@ -174,7 +177,7 @@ struct Shared<T> {
 /// accesses to the word) with the very same state bits could fool it.
 struct Fast {
     word: AtomicU64,
-    slots: [Slot; 2],
+    slot: Slot,
 }
 
 /// One generation's quota in ticks, and its `base`, bounded so that the
@@ -225,13 +228,13 @@ impl Fast {
     /// below overflows. A slot being rewritten may be read torn; the
     /// arithmetic wraps rather than panics then, and the swap fails.
     #[inline]
-    fn check(&self, nanos: u64, n: u32) -> Option<Result<(), (u128, u32)>> {
+    fn check(&self, reading: Reading, n: u32) -> Option<Result<(), (u128, u32)>> {
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             if word & SLOW != 0 {
                 return None;
             }
-            let slot = &self.slots[(word >> TAT_BITS) as usize & 1];
+            let slot = &self.slot;
             let per_nano = slot.per_nano.load(Ordering::Relaxed);
             let interval = slot.interval.load(Ordering::Relaxed);
             let tau = slot.tau.load(Ordering::Relaxed);
@@ -248,7 +251,7 @@ impl Fast {
             fence(Ordering::Acquire);
             // A reading from before `base` counts as `base`: a time the
             // caller has certainly passed, so it allows nothing early.
-            let since = nanos.saturating_sub(base);
+            let since = reading.since(base);
             if since > span || u64::from(n) > burst {
                 return None; // time to move `base`, or no wait would do
             }
@@ -299,8 +302,7 @@ impl Fast {
         }
         let word = self.word.swap(SLOW, Ordering::AcqRel);
         if word & SLOW == 0 {
-            let slot = &self.slots[(word >> TAT_BITS) as usize & 1];
-            let base = slot.base.load(Ordering::Relaxed);
+            let base = self.slot.base.load(Ordering::Relaxed);
             state.tat = u128::from(word & TAT_MASK) + u128::from(base) * state.gcra.per_nano;
         }
     }
@@ -350,7 +352,7 @@ impl Fast {
         state.published = Some(Params { words, base });
         state.generation = state.generation.wrapping_add(1);
         let generation = (state.generation << TAT_BITS) & GEN_MASK;
-        let slot = &self.slots[(generation >> TAT_BITS) as usize & 1];
+        let slot = &self.slot;
         // Pairs with the acquire fence in `check`: the swap to SLOW in
         // `freeze` is visible to any check that sees the stores below.
         fence(Ordering::Release);
@@ -888,7 +890,7 @@ impl<T: Timer> RateLimiter<T> {
         };
         let fast = Fast {
             word: AtomicU64::new(SLOW),
-            slots: Default::default(),
+            slot: Slot::default(),
         };
         fast.publish(&mut state, 0);
         Self {
@@ -921,10 +923,10 @@ impl<T: Timer> RateLimiter<T> {
     #[inline]
     pub fn check(&self) -> Result<(), NotUntil> {
         let shared = &*self.shared;
-        let nanos = shared.origin.read(&shared.timer);
-        match shared.fast.check(nanos, 1) {
+        let reading = shared.origin.reading(&shared.timer);
+        match shared.fast.check(reading, 1) {
             Some(Ok(())) => Ok(()),
-            decided => match shared.decide(nanos, 1, decided) {
+            decided => match shared.decide(reading.nanos(), 1, decided) {
                 Ok(()) => Ok(()),
                 Err(RateLimited::NotUntil(not_until)) => Err(not_until),
                 Err(RateLimited::InsufficientCapacity(_)) => {
@@ -960,10 +962,10 @@ impl<T: Timer> RateLimiter<T> {
             return Ok(());
         }
         let shared = &*self.shared;
-        let nanos = shared.origin.read(&shared.timer);
-        match shared.fast.check(nanos, n) {
+        let reading = shared.origin.reading(&shared.timer);
+        match shared.fast.check(reading, n) {
             Some(Ok(())) => Ok(()),
-            decided => shared.decide(nanos, n, decided),
+            decided => shared.decide(reading.nanos(), n, decided),
         }
     }
 

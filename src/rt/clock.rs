@@ -69,29 +69,62 @@ pub(crate) fn now() -> Instant {
 /// The counter clock's origin: [`nanos`] counts from it. `None` where there
 /// is no counter clock.
 pub(crate) fn base() -> Option<Instant> {
+    counter().map(Counter::base)
+}
+
+/// [`Counter::nanos`], where there is a counter clock.
+#[inline]
+pub(crate) fn nanos() -> Option<u64> {
+    counter().map(Counter::nanos)
+}
+
+/// The counter clock, where there is one: a handle that a rate limiter
+/// keeps, so that its readings skip finding the clock.
+pub(crate) fn counter() -> Option<Counter> {
     #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
     if let Some(clock) = tsc::clock() {
-        return Some(clock.base);
+        return Some(Counter { clock });
     }
     None
 }
 
-/// [`now`] as nanoseconds since [`base`], without building an `Instant`
-/// (which a caller that works in nanoseconds would only take apart again),
-/// and with the counter read unordered (see [`tsc::ticks`]): for the rate
-/// limiters, which take any reading as a lower bound, and never admit more
-/// for a reading a little early. `None` where there is no counter clock.
-#[inline]
-pub(crate) fn nanos() -> Option<u64> {
+/// A handle on the counter clock (see [`counter`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counter {
     #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
-    if let Some(clock) = tsc::clock() {
-        let ticks = tsc::ticks();
-        return Some(match clock.line.read(ticks) {
-            Some(nanos) => nanos,
-            None => nanos_between(clock.base, clock.slow(ticks)),
-        });
+    clock: &'static tsc::Clock,
+    /// Where there is no counter clock, no handle exists.
+    #[cfg(not(all(target_arch = "x86_64", not(miri), not(portasync_loom))))]
+    never: std::convert::Infallible,
+}
+
+impl Counter {
+    /// The clock's origin: [`nanos`](Self::nanos) counts from it.
+    pub(crate) fn base(self) -> Instant {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
+        return self.clock.base;
+        #[cfg(not(all(target_arch = "x86_64", not(miri), not(portasync_loom))))]
+        match self.never {}
     }
-    None
+
+    /// [`now`] as nanoseconds since [`base`](Self::base), without building
+    /// an `Instant` (which a caller that works in nanoseconds would only
+    /// take apart again), and with the counter read unordered (see
+    /// [`tsc::ticks`]): for the rate limiters, which take any reading as a
+    /// lower bound, and never admit more for a reading a little early.
+    #[inline]
+    pub(crate) fn nanos(self) -> u64 {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
+        {
+            let ticks = tsc::ticks();
+            match self.clock.line.read(ticks) {
+                Some(nanos) => nanos,
+                None => nanos_between(self.clock.base, self.clock.slow(ticks)),
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri), not(portasync_loom))))]
+        match self.never {}
+    }
 }
 
 /// Nanoseconds from `earlier` to `later`, saturating at zero and at
@@ -321,6 +354,7 @@ mod tsc {
     use std::sync::OnceLock;
     use std::time::Instant;
 
+    #[derive(Debug)]
     pub(super) struct Clock {
         pub(super) base: Instant,
         pub(super) line: Line,
