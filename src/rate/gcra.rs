@@ -926,7 +926,13 @@ impl<T: Timer> RateLimiter<T> {
         let reading = shared.origin.reading(&shared.timer);
         match shared.fast.check(reading, 1) {
             Some(Ok(())) => Ok(()),
-            decided => match shared.decide(reading.nanos(), 1, decided) {
+            Some(Err((earliest, per_nano))) => Err(NotUntil::new(
+                shared.origin,
+                reading.nanos(),
+                earliest,
+                per_nano,
+            )),
+            None => match shared.locked(reading.nanos(), 1) {
                 Ok(()) => Ok(()),
                 Err(RateLimited::NotUntil(not_until)) => Err(not_until),
                 Err(RateLimited::InsufficientCapacity(_)) => {
@@ -965,7 +971,10 @@ impl<T: Timer> RateLimiter<T> {
         let reading = shared.origin.reading(&shared.timer);
         match shared.fast.check(reading, n) {
             Some(Ok(())) => Ok(()),
-            decided => shared.decide(reading.nanos(), n, decided),
+            Some(Err((earliest, per_nano))) => {
+                Err(NotUntil::new(shared.origin, reading.nanos(), earliest, per_nano).into())
+            }
+            None => shared.locked(reading.nanos(), n),
         }
     }
 
@@ -1168,42 +1177,19 @@ impl<T: Timer> RateLimiter<T> {
 }
 
 impl<T> Shared<T> {
-    /// The rest of a check of `n` cells at `nanos` that [`Fast::check`]
-    /// did not allow (`decided`): its refusal as an error, or the check
-    /// under the lock.
+    /// A check of `n` cells at `nanos` that [`Fast::check`] could not
+    /// decide, under the lock.
     #[inline]
-    fn decide(
-        &self,
-        nanos: u64,
-        n: u32,
-        decided: Option<Result<(), (u128, u32)>>,
-    ) -> Result<(), RateLimited> {
-        decide(&self.fast, &self.state, self.origin, nanos, n, decided)
+    fn locked(&self, nanos: u64, n: u32) -> Result<(), RateLimited> {
+        check_locked(&self.fast, &self.state, self.origin, nanos, n)
     }
 }
 
-/// [`Shared::decide`], kept out of line (and out of the timer's generics) so
-/// that the lock-free path inlines small.
+/// `check_n` for what [`Fast`] does not serve, under the lock: kept out of
+/// line (and out of the timer's generics) so that the lock-free path inlines
+/// small.
 #[cold]
 #[inline(never)]
-fn decide(
-    fast: &Fast,
-    state: &Mutex<State>,
-    origin: Origin,
-    nanos: u64,
-    n: u32,
-    decided: Option<Result<(), (u128, u32)>>,
-) -> Result<(), RateLimited> {
-    match decided {
-        Some(Ok(())) => Ok(()),
-        Some(Err((earliest, per_nano))) => {
-            Err(NotUntil::new(origin, nanos, earliest, per_nano).into())
-        }
-        None => check_locked(fast, state, origin, nanos, n),
-    }
-}
-
-/// `check_n` for what [`Fast`] does not serve, under the lock.
 fn check_locked(
     fast: &Fast,
     state: &Mutex<State>,

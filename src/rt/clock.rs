@@ -189,9 +189,14 @@ impl Line {
         if past >= span {
             return None;
         }
-        // Within the span the offset is under one period, and the anchor
-        // leaves room for it (see `span_of`): no overflow.
-        Some(nanos + ((u128::from(past) * u128::from(scale)) >> 32) as u64)
+        // `(past * scale) >> 32`, exactly, as the whole nanoseconds per tick
+        // times `past` plus the high word of `past` times the fraction: no
+        // shift of a 128-bit product after the multiplication. Within the
+        // span the offset is under one period, and the anchor leaves room
+        // for it (see `span_of`): no overflow.
+        let whole = (scale >> 32) * past;
+        let fraction = ((u128::from(past) * u128::from(scale << 32)) >> 64) as u64;
+        Some(nanos + whole + fraction)
     }
 
     /// Where the line stands at counter reading `ticks`, however far from
