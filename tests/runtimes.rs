@@ -532,6 +532,45 @@ mod auto_choice {
         });
     }
 
+    /// `Auto` remembers its answer per task: a multi-thread worker that
+    /// then runs a paused runtime's task (inside `block_in_place`) reads the
+    /// paused clock there, and the real clock again in its own task.
+    #[test]
+    fn auto_asks_again_in_each_task_on_a_thread() {
+        let workers = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        workers.block_on(async {
+            within(tokio::spawn(async {
+                let near_wall = |at: Instant| {
+                    let wall = Instant::now();
+                    at.max(wall) - at.min(wall) < Duration::from_secs(30)
+                };
+                assert!(
+                    near_wall(Auto.now()),
+                    "a multi-thread runtime's time is real"
+                );
+                let passed = tokio::task::block_in_place(|| {
+                    paused_runtime().block_on(async {
+                        tokio::spawn(async {
+                            let start = Auto.now();
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            Auto.now() - start
+                        })
+                        .await
+                        .unwrap()
+                    })
+                });
+                assert!(passed >= Duration::from_secs(3600), "{passed:?}");
+                assert!(near_wall(Auto.now()), "back on the worker's own task");
+            }))
+            .await
+            .unwrap();
+        });
+    }
+
     /// In a task spawned on a paused runtime too, and a `RateLimiter` on
     /// `Auto` waits on that clock.
     #[test]
