@@ -315,19 +315,26 @@ impl portasync::rt::Timer for Hand {
 
 const MS: u64 = 1_000_000;
 
+/// A limiter with a burst of one, 1,000 per second, and a thread that
+/// checks it once (its join gives whether it got the cell).
+fn burst_of_one_and_a_checker() -> (Arc<portasync::RateLimiter<Hand>>, thread::JoinHandle<bool>) {
+    let limiter = Arc::new(portasync::RateLimiter::with_timer(
+        portasync::Quota::per_second(1000).burst(1),
+        Hand::new(),
+    ));
+    let other = {
+        let limiter = limiter.clone();
+        thread::spawn(move || limiter.check().is_ok())
+    };
+    (limiter, other)
+}
+
 /// Two lock-free checks at the same instant on a burst of one: exactly one
 /// gets the cell, and a third, after both, gets nothing.
 #[test]
 fn rate_checks_race_for_the_last_cell() {
     model(|| {
-        let limiter = Arc::new(portasync::RateLimiter::with_timer(
-            portasync::Quota::per_second(1000).burst(1),
-            Hand::new(),
-        ));
-        let other = {
-            let limiter = limiter.clone();
-            thread::spawn(move || limiter.check().is_ok())
-        };
+        let (limiter, other) = burst_of_one_and_a_checker();
         let mine = limiter.check().is_ok();
         let theirs = other.join().unwrap();
         assert!(mine != theirs, "both or neither: {mine} {theirs}");
@@ -342,14 +349,7 @@ fn rate_checks_race_for_the_last_cell() {
 #[test]
 fn rate_check_races_a_quota_change() {
     model(|| {
-        let limiter = Arc::new(portasync::RateLimiter::with_timer(
-            portasync::Quota::per_second(1000).burst(1),
-            Hand::new(),
-        ));
-        let other = {
-            let limiter = limiter.clone();
-            thread::spawn(move || limiter.check().is_ok())
-        };
+        let (limiter, other) = burst_of_one_and_a_checker();
         limiter.set_quota(portasync::Quota::per_second(1000).burst(3));
         assert!(other.join().unwrap(), "a cell was free under either quota");
         let mine = (0..3).filter(|_| limiter.check().is_ok()).count();
