@@ -133,53 +133,15 @@ pub(crate) fn reads_counter<T: Timer>(_timer: &T) -> bool {
 }
 
 /// Whether `Auto` reads tokio's clock here: inside a tokio runtime that can
-/// pause time (any but a multi-thread one).
+/// pause time (any but a multi-thread one). Asked on every reading: no
+/// cheaper question to tokio tells whether the current runtime changed.
 #[inline]
 fn auto_reads_tokio() -> bool {
     #[cfg(feature = "tokio")]
-    return tokio_time_can_pause();
-    #[cfg(not(feature = "tokio"))]
+    if let Ok(handle) = ::tokio::runtime::Handle::try_current() {
+        return handle.runtime_flavor() != ::tokio::runtime::RuntimeFlavor::MultiThread;
+    }
     false
-}
-
-/// Whether this thread is in a tokio runtime that can pause time.
-///
-/// Asking tokio takes a clone of the runtime's handle, whose reference
-/// count every worker thread of a multi-thread runtime then bounces between
-/// cores. Inside a task the answer is remembered: a task stays on its
-/// runtime, and task ids are never reused, so the answer for the task last
-/// seen on this thread holds while it runs. (A task that enters another
-/// runtime's context with [`Handle::enter`](::tokio::runtime::Handle::enter)
-/// keeps its own runtime's answer.) A thread that has never been in a
-/// runtime pays one look at the memory more than the question.
-#[cfg(feature = "tokio")]
-#[inline]
-fn tokio_time_can_pause() -> bool {
-    use ::tokio::runtime::{Handle, RuntimeFlavor};
-    use std::cell::Cell;
-    thread_local! {
-        static LAST: Cell<Option<(::tokio::task::Id, bool)>> = const { Cell::new(None) };
-    }
-    let last = LAST.try_with(Cell::get).ok().flatten();
-    let mut task = None;
-    if let Some((seen, answer)) = last {
-        task = ::tokio::task::try_id();
-        if task == Some(seen) {
-            return answer;
-        }
-    }
-    let Ok(handle) = Handle::try_current() else {
-        return false;
-    };
-    let answer = handle.runtime_flavor() != RuntimeFlavor::MultiThread;
-    if last.is_none() {
-        task = ::tokio::task::try_id();
-    }
-    if let Some(task) = task {
-        // During the thread's teardown there is nowhere to remember it.
-        let _ = LAST.try_with(|last| last.set(Some((task, answer))));
-    }
-    answer
 }
 
 /// `now + duration`, or, when that overflows the clock, a deadline 30 years
@@ -275,10 +237,7 @@ impl<R: Spawn + Timer> Runtime for R {}
 ///
 /// - Inside a tokio runtime (feature `tokio`): tokio, including its clock, so
 ///   paused time governs it (a multi-thread runtime, which cannot pause,
-///   reads the real clock the way `Smol` does). Inside a tokio task, which
-///   clock to read is asked once per task and thread: a task that enters
-///   another runtime's context with `Handle::enter` reads the clock its own
-///   runtime would give.
+///   reads the real clock the way `Smol` does).
 /// - Otherwise smol's global executor (feature `smol`), else async-std
 ///   (feature `async-std`).
 /// - Its timer works with no runtime feature at all, through async-io.

@@ -357,6 +357,66 @@ fn rate_check_races_a_quota_change() {
     });
 }
 
+/// What a limiter on `from` does, one step at a time: a check at `reading`
+/// before or after the clock moves to 5 ms and the quota changes to `to`,
+/// then a check at 5 ms. Gives whether the first check got its cell, and
+/// the second's outcome (its wait when refused).
+fn in_turn(
+    from: portasync::Quota,
+    to: portasync::Quota,
+    reading: u64,
+    check_first: bool,
+) -> (bool, Result<(), std::time::Duration>) {
+    let clock = Hand::new();
+    let limiter = portasync::RateLimiter::with_timer(from, clock.clone());
+    let mut first = false;
+    if check_first {
+        clock.set(reading);
+        first = limiter.check().is_ok();
+    }
+    clock.set(5 * MS);
+    limiter.set_quota(to);
+    if !check_first {
+        clock.set(reading);
+        first = limiter.check().is_ok();
+    }
+    clock.set(5 * MS);
+    (first, limiter.check().map_err(|e| e.wait_time()))
+}
+
+/// A check races a quota change that also changes the ticks per nanosecond
+/// (1,000 per second is one tick per nanosecond, 3 per second three) while
+/// the clock moves, so the limiter's parameters are all rewritten: the
+/// outcome is one that the steps in some order give.
+#[test]
+fn rate_check_races_a_change_of_scale() {
+    let (from, to) = (
+        portasync::Quota::per_second(1000).burst(1),
+        portasync::Quota::per_second(3).burst(2),
+    );
+    model(move || {
+        let clock = Hand::new();
+        let limiter = Arc::new(portasync::RateLimiter::with_timer(from, clock.clone()));
+        let other = {
+            let limiter = limiter.clone();
+            thread::spawn(move || limiter.check().is_ok())
+        };
+        clock.set(5 * MS);
+        limiter.set_quota(to);
+        let theirs = other.join().unwrap();
+        let seen = (theirs, limiter.check().map_err(|e| e.wait_time()));
+        // The other check read the clock at 0 or at 5 ms.
+        let orders = [0, 5 * MS].into_iter().flat_map(|reading| {
+            [true, false].map(|check_first| in_turn(from, to, reading, check_first))
+        });
+        assert!(
+            orders.clone().any(|order| order == seen),
+            "{seen:?} is none of {:?}",
+            orders.collect::<Vec<_>>()
+        );
+    });
+}
+
 /// A waiter booked for 1 ms is dropped while, on another thread, the clock
 /// moves to 3 ms and a check finds the bucket full, which spends the
 /// booking. In every order the check gets its cell, and the drop gives back

@@ -532,25 +532,47 @@ mod auto_choice {
         });
     }
 
-    /// `Auto` remembers its answer per task: a multi-thread worker that
-    /// then runs a paused runtime's task (inside `block_in_place`) reads the
-    /// paused clock there, and the real clock again in its own task.
-    #[test]
-    fn auto_asks_again_in_each_task_on_a_thread() {
-        let workers = tokio::runtime::Builder::new_multi_thread()
+    fn one_worker() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
-            .unwrap();
-        workers.block_on(async {
+            .unwrap()
+    }
+
+    /// Whether `at` is within 30 s of the wall clock.
+    fn near_wall(at: Instant) -> bool {
+        let wall = Instant::now();
+        at.max(wall) - at.min(wall) < Duration::from_secs(30)
+    }
+
+    /// How far `Auto`'s clock moves while an hour passes on a paused
+    /// runtime's clock, read in its `block_on`.
+    fn hour_on_a_paused_block_on() -> Duration {
+        paused_runtime().block_on(async {
+            let start = Auto.now();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Auto.now() - start
+        })
+    }
+
+    /// `Auto` asks on every reading which runtime it is in, so a thread that
+    /// moves between runtimes reads each one's clock: a multi-thread worker
+    /// that runs a paused runtime's task, or its `block_on`, inside
+    /// `block_in_place`, reads the paused clock there, and the real clock
+    /// again in its own task.
+    #[test]
+    fn auto_asks_again_when_a_worker_runs_another_runtime() {
+        one_worker().block_on(async {
             within(tokio::spawn(async {
-                let near_wall = |at: Instant| {
-                    let wall = Instant::now();
-                    at.max(wall) - at.min(wall) < Duration::from_secs(30)
-                };
                 assert!(
                     near_wall(Auto.now()),
                     "a multi-thread runtime's time is real"
+                );
+                let passed = tokio::task::block_in_place(hour_on_a_paused_block_on);
+                assert!(
+                    passed >= Duration::from_secs(3600),
+                    "in block_on: {passed:?}"
                 );
                 let passed = tokio::task::block_in_place(|| {
                     paused_runtime().block_on(async {
@@ -563,12 +585,67 @@ mod auto_choice {
                         .unwrap()
                     })
                 });
-                assert!(passed >= Duration::from_secs(3600), "{passed:?}");
+                assert!(passed >= Duration::from_secs(3600), "in a task: {passed:?}");
                 assert!(near_wall(Auto.now()), "back on the worker's own task");
             }))
             .await
             .unwrap();
         });
+    }
+
+    /// The same from a blocking task, and for a `RateLimiter` on `Auto`.
+    #[test]
+    fn auto_asks_again_in_a_blocking_task() {
+        one_worker().block_on(async {
+            let passed = within(tokio::task::spawn_blocking(|| {
+                assert!(near_wall(Auto.now()));
+                hour_on_a_paused_block_on()
+            }))
+            .await
+            .unwrap();
+            assert!(passed >= Duration::from_secs(3600), "{passed:?}");
+            within(tokio::task::spawn_blocking(|| {
+                let _ = Auto.now();
+                paused_runtime().block_on(async {
+                    let limiter = portasync::RateLimiter::new(portasync::Quota::per_hour(1));
+                    limiter.check().unwrap();
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    assert!(
+                        limiter.check().is_ok(),
+                        "an hour passed on the paused clock"
+                    );
+                });
+            }))
+            .await
+            .unwrap();
+        });
+    }
+
+    /// A `LocalSet` driven by one runtime and then another: its task reads
+    /// each one's clock in turn.
+    #[test]
+    fn a_local_set_on_two_runtimes_reads_each_clock() {
+        let local = tokio::task::LocalSet::new();
+        let (ask, mut asked) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (answer, mut answers) = tokio::sync::mpsc::unbounded_channel::<(Instant, Instant)>();
+        local.spawn_local(async move {
+            while asked.recv().await.is_some() {
+                let tokio_now = tokio::time::Instant::now().into_std();
+                let _ = answer.send((Auto.now(), tokio_now));
+            }
+        });
+        let close = |(auto, tokio): (Instant, Instant)| {
+            auto.max(tokio) - auto.min(tokio) < Duration::from_secs(30)
+        };
+        ask.send(()).unwrap();
+        let read = local.block_on(&one_worker(), async { answers.recv().await.unwrap() });
+        assert!(close(read), "{read:?}");
+        let read = local.block_on(&paused_runtime(), async {
+            tokio::time::advance(Duration::from_secs(3600)).await;
+            ask.send(()).unwrap();
+            answers.recv().await.unwrap()
+        });
+        assert!(close(read), "Auto against the paused clock: {read:?}");
     }
 
     /// In a task spawned on a paused runtime too, and a `RateLimiter` on

@@ -278,7 +278,8 @@ impl Fast {
                     word = current;
                     continue;
                 }
-                let earliest = u128::from(new - tau) + u128::from(base) * u128::from(per_nano);
+                let earliest =
+                    u128::from(new.wrapping_sub(tau)) + u128::from(base) * u128::from(per_nano);
                 return Some(Err((earliest, per_nano as u32)));
             }
             let next = (word & !TAT_MASK) | new;
