@@ -169,10 +169,10 @@ struct Shared<T> {
 /// 2^32 ticks per nanosecond). Otherwise the state goes back under the same generation, and a word that
 /// reads the same means the same state, so a `check` that read it before a
 /// lock holder came and swaps it after is still right (as if it had checked
-/// a little earlier). A new generation's slot is written only after the word
-/// was set to [`SLOW`] and a release fence, and read before an acquire fence
-/// and the word's swap, so a `check` that read a slot being rewritten sees
-/// the word changed and starts over; only a generation that came round again
+/// a little earlier). The slot is rewritten for a new generation only after
+/// the word was set to [`SLOW`] and a release fence, and read before an
+/// acquire fence and the word's swap, so a `check` that read the slot while
+/// it was rewritten sees the word changed and starts over; only a generation that came round again
 /// ([`GEN_BITS`] bits: 16 quota or base changes between a check's two
 /// accesses to the word) with the very same state bits could fool it.
 struct Fast {
@@ -218,7 +218,7 @@ const FAST_LIMIT: u64 = TAT_MASK / 2;
 const CAP: u64 = TAT_MASK + 1;
 
 impl Fast {
-    /// `n` cells at `nanos`, without the lock: `None` when the lock is
+    /// `n` cells at `reading`, without the lock: `None` when the lock is
     /// needed (`n` above the burst, a value that does not fit the word).
     /// A refusal gives the earliest time in ticks since the origin, and the
     /// ticks per nanosecond.
