@@ -9,8 +9,9 @@
 //! The wrapper itself stops the child when it is aborted, so the group needs
 //! no handle to stop it. It keeps the executor's own handle all the same
 //! ([`Held`]), only so that a finished child's task is freed on the joiner's
-//! thread when its result is taken (on a runtime of the caller's own, the
-//! task is detached at once). Children spawned one after another share a
+//! thread when its result is taken, and the child's reference to its batch
+//! dropped there with it (on a runtime of the caller's own, the task is
+//! detached at once). Children spawned one after another share a
 //! [`Batch`], which holds a bit per child for "aborted" and one for
 //! "finished", and the task waker of each child that has waited, so that an
 //! abort can wake it to stop. Spawning thus takes no lock; a finishing child takes one, `done`, where the joiner
@@ -34,7 +35,11 @@ use std::sync::{Arc, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-type Starter<R> = Box<dyn FnOnce(&R) -> Option<BareTask> + Send>;
+type Starter<T, R> = Box<dyn FnOnce(&R) -> Option<BareTask<Leftover<T, R>>> + Send>;
+
+/// What a child's task returns: its reference to its batch, which the
+/// task keeps until its handle is dropped (see [`Child`]).
+type Leftover<T, R> = Option<Arc<Batch<T, R>>>;
 
 /// How many consecutive spawns share one [`Batch`]: one bit each in a word.
 const BATCH: usize = 64;
@@ -53,9 +58,9 @@ fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
 }
 
 /// Children waiting under `max_concurrent`: behind `Shared::queue`.
-struct Queue<R> {
+struct Queue<T, R> {
     /// `(seq, starter)` in spawn order.
-    waiting: VecDeque<(u64, Starter<R>)>,
+    waiting: VecDeque<(u64, Starter<T, R>)>,
     /// Children started under a limit (the others are counted by the
     /// group until a limit is set); less `Done::started_reported`, the
     /// number running (wrapping: both only grow).
@@ -86,7 +91,7 @@ struct Done<T> {
 }
 
 struct Shared<T, R> {
-    queue: Padded<Mutex<Queue<R>>>,
+    queue: Padded<Mutex<Queue<T, R>>>,
     done: Padded<Mutex<Done<T>>>,
     /// Set once a limit is set, never cleared: until then a finishing child
     /// need not look at the queue.
@@ -98,7 +103,7 @@ struct Shared<T, R> {
 }
 
 impl<T, R> Shared<T, R> {
-    fn queue(&self) -> MutexGuard<'_, Queue<R>> {
+    fn queue(&self) -> MutexGuard<'_, Queue<T, R>> {
         lock(&self.queue.0)
     }
 
@@ -108,7 +113,7 @@ impl<T, R> Shared<T, R> {
 
     /// Children started under a limit and not yet reported; takes `done`
     /// under `queue`.
-    fn running(&self, queue: &Queue<R>) -> usize {
+    fn running(&self, queue: &Queue<T, R>) -> usize {
         queue.started.wrapping_sub(self.done().started_reported)
     }
 }
@@ -235,7 +240,8 @@ impl<T, R> Batch<T, R> {
 /// byte): it rides in every child's task, and a smaller task stays in the
 /// allocator's cheaper size classes.
 struct Reporter<T, R> {
-    batch: Arc<Batch<T, R>>,
+    /// `None` once handed back as the task's output (see [`Child`]).
+    batch: Leftover<T, R>,
     /// The waker filed in the batch, if any: a copy to compare against.
     filed: Option<Waker>,
     /// Its bit in the batch, below [`BATCH`].
@@ -245,13 +251,20 @@ struct Reporter<T, R> {
 }
 
 impl<T, R> Reporter<T, R> {
+    fn batch(&self) -> &Batch<T, R> {
+        let Some(batch) = &self.batch else {
+            unreachable!("a child gives up its batch only once it has reported")
+        };
+        batch
+    }
+
     fn aborted(&self) -> bool {
-        self.batch.aborted.load(Ordering::SeqCst) & (1 << self.index) != 0
+        self.batch().aborted.load(Ordering::SeqCst) & (1 << self.index) != 0
     }
 
     /// The child's spawn number.
     fn seq(&self) -> u64 {
-        self.batch.first + u64::from(self.index)
+        self.batch().first + u64::from(self.index)
     }
 
     /// Files the task's waker unless the one filed wakes the same task;
@@ -265,7 +278,7 @@ impl<T, R> Reporter<T, R> {
         {
             return false;
         }
-        let stale = self.batch.register(usize::from(self.index), waker);
+        let stale = self.batch().register(usize::from(self.index), waker);
         self.filed = Some(waker.clone());
         drop(stale);
         self.aborted()
@@ -273,9 +286,10 @@ impl<T, R> Reporter<T, R> {
 
     fn report(&mut self, result: Result<T, JoinError>) {
         self.reported = true;
-        let batch = &*self.batch;
+        let filed = self.filed.take().is_some();
+        let batch = self.batch();
         let shared = &*batch.shared;
-        if self.filed.take().is_some() {
+        if filed {
             // A finished task needs no waking, and its waker would keep its
             // memory alive.
             let stale = lock(&batch.wakers)[usize::from(self.index)].take();
@@ -330,6 +344,14 @@ pin_project_lite::pin_project! {
     /// report, so that whoever sees a result also sees the child's
     /// destructors done (a hand-written future may hold a permit or a
     /// connection until it is dropped, after it returned `Ready`).
+    ///
+    /// Once it has reported, it returns its reporter's reference to the
+    /// batch as the task's output, which the task keeps until its handle is
+    /// dropped: the group drops the handles it holds on the joiner's thread
+    /// (see [`Held`]), where the spawns make the references, so the count
+    /// stays in that thread's cache. Dropped on the executor's thread
+    /// instead, each child's decrement took the count's cache line from
+    /// the spawning thread, and the next spawns took it back.
     struct Child<F, T, R> {
         // `None` once dropped.
         #[pin]
@@ -351,15 +373,15 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {
-    type Output = ();
+    type Output = Leftover<T, R>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let reporter = this.reporter;
         let mut slot = this.future;
         let result = match slot.as_mut().as_pin_mut() {
             // Polled again after it reported: nothing more to do.
-            None => return Poll::Ready(()),
+            None => return Poll::Ready(None),
             Some(_) if reporter.aborted() => Err(JoinError::Cancelled),
             Some(future) => match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                 Ok(Poll::Pending) => {
@@ -378,7 +400,7 @@ impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {
             (_, Err(panic)) => Err(panic),
             (result, Ok(())) => result,
         });
-        Poll::Ready(())
+        Poll::Ready(reporter.batch.take())
     }
 }
 
@@ -573,7 +595,7 @@ struct Local<T, R> {
     /// still running, no abort handle) has nobody left to stop. What
     /// `abort_all` and the group's drop reach; pruned as it grows.
     batches: Vec<Weak<Batch<T, R>>>,
-    held: Held,
+    held: Held<Leftover<T, R>>,
 }
 
 /// The executor's handles of the children spawned directly (on smol, tokio
@@ -590,23 +612,23 @@ struct Local<T, R> {
 /// doubles: 10,000 handles in one buffer made the allocator move and
 /// consolidate large chunks on every group (one group in a one-thread
 /// executor spent about a tenth of its time there).
-struct Held {
+struct Held<O> {
     /// The block number (spawn number / [`HELD_BLOCK`]) of `blocks[0]`.
     front: u64,
-    blocks: VecDeque<HeldBlock>,
+    blocks: VecDeque<HeldBlock<O>>,
     /// An emptied block, kept for the next one needed.
-    spare: Option<Box<[Option<BareTask>; HELD_BLOCK]>>,
+    spare: Option<Box<[Option<BareTask<O>>; HELD_BLOCK]>>,
 }
 
 const HELD_BLOCK: usize = 64;
 
-struct HeldBlock {
+struct HeldBlock<O> {
     /// The handles filed in `slots`.
     live: usize,
-    slots: Box<[Option<BareTask>; HELD_BLOCK]>,
+    slots: Box<[Option<BareTask<O>>; HELD_BLOCK]>,
 }
 
-impl Held {
+impl<O> Held<O> {
     fn new() -> Self {
         Self {
             front: 0,
@@ -620,7 +642,7 @@ impl Held {
     /// about twice the `unjoined` children, the oldest handles are detached
     /// so that memory follows what is still running.
     #[inline]
-    fn push(&mut self, seq: u64, task: Option<BareTask>, unjoined: usize) {
+    fn push(&mut self, seq: u64, task: Option<BareTask<O>>, unjoined: usize) {
         let number = seq / HELD_BLOCK as u64;
         // A spawn that panicked (its number taken, nothing filed) leaves its
         // slot empty: every handle sits at its own number.
@@ -1043,7 +1065,7 @@ where
         let child = move |started| Child {
             future: Some(future),
             reporter: Reporter {
-                batch,
+                batch: Some(batch),
                 filed: None,
                 // Below `BATCH`, which is 64.
                 index: index as u8,
@@ -1057,7 +1079,7 @@ where
             let limit = shared.limit.load(Ordering::Acquire);
             if !queue.waiting.is_empty() || shared.running(&queue) >= limit {
                 let mut child = child(false);
-                let starter: Starter<R> = Box::new(move |rt: &R| {
+                let starter: Starter<T, R> = Box::new(move |rt: &R| {
                     child.reporter.started = true;
                     crate::rt::spawn_bare(rt, child)
                 });
@@ -1864,6 +1886,18 @@ mod tests {
     #[test]
     fn a_reporter_is_four_words() {
         assert!(std::mem::size_of::<Reporter<u64, Smol>>() <= 4 * std::mem::size_of::<usize>());
+    }
+
+    /// A held handle is two words whatever the child returns, as with no
+    /// output: the group keeps one per unjoined child.
+    #[test]
+    fn a_held_handle_is_two_words() {
+        let word = std::mem::size_of::<usize>();
+        assert!(std::mem::size_of::<Option<BareTask<Leftover<u64, Smol>>>>() <= 2 * word);
+        assert_eq!(
+            std::mem::size_of::<Option<BareTask<Leftover<u64, Smol>>>>(),
+            std::mem::size_of::<Option<BareTask>>()
+        );
     }
 
     /// Children of later batches report their own spawn numbers, which
