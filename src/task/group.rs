@@ -318,6 +318,13 @@ impl<T, R> Reporter<T, R> {
                 joiner.wake();
             }
         }
+        if finished == u64::MAX {
+            // The batch's last child: nothing files a waker in it again. Its
+            // table goes now rather than with the batch, which the group's
+            // held handles keep until their results are taken.
+            let table = std::mem::take(&mut *lock(&batch.wakers));
+            drop(table);
+        }
         // Read after the report is in `done`: should `max_concurrent` set a
         // limit meanwhile, either this sees it, or the next spawn to decide
         // against the limit sees this report.
@@ -433,8 +440,10 @@ impl<T: Send + 'static, R: Send + Sync + 'static> Control for Batch<T, R> {
 
 /// What the abort handles of one batch hold: their own count, so that
 /// making and dropping handles on the spawning thread never touches the
-/// count that the batch's children drop on the executor's. Aligned so that
-/// the count shares its cache line with nothing the executor writes.
+/// count that the batch's children may drop on the executor's (those the
+/// group does not hold: queued, on a runtime of the caller's own, or
+/// detached by [`Held`]). Aligned so that the count shares its cache line
+/// with nothing the executor writes.
 #[repr(align(128))]
 struct Anchor<T, R>(Arc<Batch<T, R>>);
 
@@ -573,8 +582,9 @@ pub struct TaskGroup<T, R = Auto> {
     /// What the abort handles of `batch` share, made with the first.
     anchor: Option<Arc<dyn Control>>,
     /// References to `batch` for its next children, made a few at a time:
-    /// the count then moves between threads once per few spawns, not at
-    /// every spawn while the children drop theirs on the executor.
+    /// where children drop theirs on the executor (see [`Anchor`]), the
+    /// count then moves between threads once per few spawns, not at every
+    /// spawn.
     spare: Vec<Arc<Batch<T, R>>>,
     /// Reached through `get_mut` (no locking) but in `abort_all` and
     /// `Debug`: the lock only keeps the group `Sync` for any `T: Send`.
@@ -592,8 +602,8 @@ struct Local<T, R> {
     /// Results taken from `done`, in completion order.
     ready: VecDeque<Finished<T>>,
     /// Every batch made, weakly: one that nothing holds any more (no child
-    /// still running, no abort handle) has nobody left to stop. What
-    /// `abort_all` and the group's drop reach; pruned as it grows.
+    /// still running or unjoined, no abort handle) has nobody left to stop.
+    /// What `abort_all` and the group's drop reach; pruned as it grows.
     batches: Vec<Weak<Batch<T, R>>>,
     held: Held<Leftover<T, R>>,
 }
@@ -1898,6 +1908,34 @@ mod tests {
             std::mem::size_of::<Option<BareTask<Leftover<u64, Smol>>>>(),
             std::mem::size_of::<Option<BareTask>>()
         );
+    }
+
+    /// The last child of a full batch frees the batch's table of wakers,
+    /// which children that waited had filled: the batch itself lives on
+    /// while the group holds its children's handles, until their results
+    /// are taken.
+    #[test]
+    fn the_last_child_of_a_batch_frees_its_waker_table() {
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(Smol::global());
+            let (release, gate) = async_channel::bounded::<()>(1);
+            for _ in 0..BATCH - 1 {
+                group.spawn(async {
+                    futures_lite::future::yield_now().await;
+                });
+            }
+            group.spawn(async move {
+                let _ = gate.recv().await;
+            });
+            let table = |group: &TaskGroup<(), Smol>| lock(&group.batch.wakers).capacity();
+            for _ in 0..BATCH - 1 {
+                group.join_next().await.unwrap().unwrap();
+            }
+            assert!(table(&group) >= BATCH, "the waiting child's waker is filed");
+            release.send(()).await.unwrap();
+            group.join_next().await.unwrap().unwrap();
+            assert_eq!(table(&group), 0, "the last child freed the table");
+        });
     }
 
     /// Children of later batches report their own spawn numbers, which
