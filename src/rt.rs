@@ -353,22 +353,20 @@ cfg_any_runtime! {
 /// handle (dropping it detaches the task). Holding it lets the task's
 /// memory be freed where the handle is dropped.
 #[derive(Debug)]
-pub(crate) enum BareTask<O = ()> {
+pub(crate) enum BareTask {
     #[cfg(feature = "smol")]
-    Smol(async_task::Task<O>),
+    Smol(async_task::Task<()>),
     #[cfg(feature = "tokio")]
-    Tokio(::tokio::task::JoinHandle<O>),
+    Tokio(::tokio::task::JoinHandle<()>),
     /// Boxed: async-std's handle is three words, and a task group keeps one
     /// of these per unjoined child, so the others would pay for its size
     /// (with every runtime feature on, a smol group's 10,000 handles took
     /// twice the memory, and the group 6 % more time in one measurement).
     #[cfg(feature = "async-std")]
-    AsyncStd(Box<::async_std::task::JoinHandle<O>>),
-    /// Uninhabited: uses `O` with no runtime feature.
-    _Output(std::convert::Infallible, std::marker::PhantomData<O>),
+    AsyncStd(Box<::async_std::task::JoinHandle<()>>),
 }
 
-impl<O> BareTask<O> {
+impl BareTask {
     /// Lets the task run on unheld.
     pub(crate) fn detach(self) {
         match self {
@@ -379,7 +377,6 @@ impl<O> BareTask<O> {
             Self::Tokio(handle) => drop(handle),
             #[cfg(feature = "async-std")]
             Self::AsyncStd(handle) => drop(handle),
-            Self::_Output(never, _) => match never {},
         }
     }
 }
@@ -392,15 +389,11 @@ impl<O> BareTask<O> {
 /// Elsewhere (a runtime of the caller's own) the task is detached and
 /// `None` returned.
 ///
-/// The future's output stays in the task until the handle is dropped (or
-/// the task, if detached): where the handle is dropped, the output is.
-///
 /// The type tests are on `'static` types, so they are decided at compile
 /// time.
-pub(crate) fn spawn_bare<R: Spawn, F>(rt: &R, future: F) -> Option<BareTask<F::Output>>
+pub(crate) fn spawn_bare<R: Spawn, F>(rt: &R, future: F) -> Option<BareTask>
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
 {
     #[cfg(any(feature = "smol", feature = "tokio", feature = "async-std"))]
     {

@@ -124,10 +124,9 @@ impl Spawn for Smol {
 impl Smol {
     /// The executor's own handle, for a future that catches its panics
     /// itself (async-executor would keep one off its threads anyway).
-    pub(crate) fn spawn_bare<F>(&self, future: F) -> async_task::Task<F::Output>
+    pub(crate) fn spawn_bare<F>(&self, future: F) -> async_task::Task<()>
     where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
         match &self.executor {
             None => smol::spawn(future),

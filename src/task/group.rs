@@ -9,9 +9,8 @@
 //! The wrapper itself stops the child when it is aborted, so the group needs
 //! no handle to stop it. It keeps the executor's own handle all the same
 //! ([`Held`]), only so that a finished child's task is freed on the joiner's
-//! thread when its result is taken, and the child's reference to its batch
-//! dropped there with it (on a runtime of the caller's own, the task is
-//! detached at once). Children spawned one after another share a
+//! thread when its result is taken (on a runtime of the caller's own, the
+//! task is detached at once). Children spawned one after another share a
 //! [`Batch`], which holds a bit per child for "aborted" and one for
 //! "finished", and the task waker of each child that has waited, so that an
 //! abort can wake it to stop. Spawning thus takes no lock; a finishing child takes one, `done`, where the joiner
@@ -35,11 +34,7 @@ use std::sync::{Arc, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-type Starter<T, R> = Box<dyn FnOnce(&R) -> Option<BareTask<Leftover<T, R>>> + Send>;
-
-/// What a child's task returns: its reference to its batch, which the
-/// task keeps until its handle is dropped (see [`Child`]).
-type Leftover<T, R> = Option<Arc<Batch<T, R>>>;
+type Starter<R> = Box<dyn FnOnce(&R) -> Option<BareTask> + Send>;
 
 /// How many consecutive spawns share one [`Batch`]: one bit each in a word.
 const BATCH: usize = 64;
@@ -58,9 +53,9 @@ fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
 }
 
 /// Children waiting under `max_concurrent`: behind `Shared::queue`.
-struct Queue<T, R> {
+struct Queue<R> {
     /// `(seq, starter)` in spawn order.
-    waiting: VecDeque<(u64, Starter<T, R>)>,
+    waiting: VecDeque<(u64, Starter<R>)>,
     /// Children started under a limit (the others are counted by the
     /// group until a limit is set); less `Done::started_reported`, the
     /// number running (wrapping: both only grow).
@@ -91,7 +86,7 @@ struct Done<T> {
 }
 
 struct Shared<T, R> {
-    queue: Padded<Mutex<Queue<T, R>>>,
+    queue: Padded<Mutex<Queue<R>>>,
     done: Padded<Mutex<Done<T>>>,
     /// Set once a limit is set, never cleared: until then a finishing child
     /// need not look at the queue.
@@ -103,7 +98,7 @@ struct Shared<T, R> {
 }
 
 impl<T, R> Shared<T, R> {
-    fn queue(&self) -> MutexGuard<'_, Queue<T, R>> {
+    fn queue(&self) -> MutexGuard<'_, Queue<R>> {
         lock(&self.queue.0)
     }
 
@@ -113,7 +108,7 @@ impl<T, R> Shared<T, R> {
 
     /// Children started under a limit and not yet reported; takes `done`
     /// under `queue`.
-    fn running(&self, queue: &Queue<T, R>) -> usize {
+    fn running(&self, queue: &Queue<R>) -> usize {
         queue.started.wrapping_sub(self.done().started_reported)
     }
 }
@@ -240,8 +235,7 @@ impl<T, R> Batch<T, R> {
 /// byte): it rides in every child's task, and a smaller task stays in the
 /// allocator's cheaper size classes.
 struct Reporter<T, R> {
-    /// `None` once handed back as the task's output (see [`Child`]).
-    batch: Leftover<T, R>,
+    batch: Arc<Batch<T, R>>,
     /// The waker filed in the batch, if any: a copy to compare against.
     filed: Option<Waker>,
     /// Its bit in the batch, below [`BATCH`].
@@ -251,20 +245,13 @@ struct Reporter<T, R> {
 }
 
 impl<T, R> Reporter<T, R> {
-    fn batch(&self) -> &Batch<T, R> {
-        let Some(batch) = &self.batch else {
-            unreachable!("a child gives up its batch only once it has reported")
-        };
-        batch
-    }
-
     fn aborted(&self) -> bool {
-        self.batch().aborted.load(Ordering::SeqCst) & (1 << self.index) != 0
+        self.batch.aborted.load(Ordering::SeqCst) & (1 << self.index) != 0
     }
 
     /// The child's spawn number.
     fn seq(&self) -> u64 {
-        self.batch().first + u64::from(self.index)
+        self.batch.first + u64::from(self.index)
     }
 
     /// Files the task's waker unless the one filed wakes the same task;
@@ -278,7 +265,7 @@ impl<T, R> Reporter<T, R> {
         {
             return false;
         }
-        let stale = self.batch().register(usize::from(self.index), waker);
+        let stale = self.batch.register(usize::from(self.index), waker);
         self.filed = Some(waker.clone());
         drop(stale);
         self.aborted()
@@ -286,10 +273,9 @@ impl<T, R> Reporter<T, R> {
 
     fn report(&mut self, result: Result<T, JoinError>) {
         self.reported = true;
-        let filed = self.filed.take().is_some();
-        let batch = self.batch();
+        let batch = &*self.batch;
         let shared = &*batch.shared;
-        if filed {
+        if self.filed.take().is_some() {
             // A finished task needs no waking, and its waker would keep its
             // memory alive.
             let stale = lock(&batch.wakers)[usize::from(self.index)].take();
@@ -318,13 +304,6 @@ impl<T, R> Reporter<T, R> {
                 joiner.wake();
             }
         }
-        if finished == u64::MAX {
-            // The batch's last child: nothing files a waker in it again. Its
-            // table goes now rather than with the batch, which the group's
-            // held handles keep until their results are taken.
-            let table = std::mem::take(&mut *lock(&batch.wakers));
-            drop(table);
-        }
         // Read after the report is in `done`: should `max_concurrent` set a
         // limit meanwhile, either this sees it, or the next spawn to decide
         // against the limit sees this report.
@@ -351,14 +330,6 @@ pin_project_lite::pin_project! {
     /// report, so that whoever sees a result also sees the child's
     /// destructors done (a hand-written future may hold a permit or a
     /// connection until it is dropped, after it returned `Ready`).
-    ///
-    /// Once it has reported, it returns its reporter's reference to the
-    /// batch as the task's output, which the task keeps until its handle is
-    /// dropped: the group drops the handles it holds on the joiner's thread
-    /// (see [`Held`]), where the spawns make the references, so the count
-    /// stays in that thread's cache. Dropped on the executor's thread
-    /// instead, each child's decrement took the count's cache line from
-    /// the spawning thread, and the next spawns took it back.
     struct Child<F, T, R> {
         // `None` once dropped.
         #[pin]
@@ -380,15 +351,15 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {
-    type Output = Leftover<T, R>;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
         let reporter = this.reporter;
         let mut slot = this.future;
         let result = match slot.as_mut().as_pin_mut() {
             // Polled again after it reported: nothing more to do.
-            None => return Poll::Ready(None),
+            None => return Poll::Ready(()),
             Some(_) if reporter.aborted() => Err(JoinError::Cancelled),
             Some(future) => match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                 Ok(Poll::Pending) => {
@@ -407,7 +378,7 @@ impl<F: Future<Output = T>, T, R> Future for Child<F, T, R> {
             (_, Err(panic)) => Err(panic),
             (result, Ok(())) => result,
         });
-        Poll::Ready(reporter.batch.take())
+        Poll::Ready(())
     }
 }
 
@@ -440,10 +411,8 @@ impl<T: Send + 'static, R: Send + Sync + 'static> Control for Batch<T, R> {
 
 /// What the abort handles of one batch hold: their own count, so that
 /// making and dropping handles on the spawning thread never touches the
-/// count that the batch's children may drop on the executor's (those the
-/// group does not hold: queued, on a runtime of the caller's own, or
-/// detached by [`Held`]). Aligned so that the count shares its cache line
-/// with nothing the executor writes.
+/// count that the batch's children drop on the executor's. Aligned so that
+/// the count shares its cache line with nothing the executor writes.
 #[repr(align(128))]
 struct Anchor<T, R>(Arc<Batch<T, R>>);
 
@@ -582,9 +551,8 @@ pub struct TaskGroup<T, R = Auto> {
     /// What the abort handles of `batch` share, made with the first.
     anchor: Option<Arc<dyn Control>>,
     /// References to `batch` for its next children, made a few at a time:
-    /// where children drop theirs on the executor (see [`Anchor`]), the
-    /// count then moves between threads once per few spawns, not at every
-    /// spawn.
+    /// the count then moves between threads once per few spawns, not at
+    /// every spawn while the children drop theirs on the executor.
     spare: Vec<Arc<Batch<T, R>>>,
     /// Reached through `get_mut` (no locking) but in `abort_all` and
     /// `Debug`: the lock only keeps the group `Sync` for any `T: Send`.
@@ -602,10 +570,10 @@ struct Local<T, R> {
     /// Results taken from `done`, in completion order.
     ready: VecDeque<Finished<T>>,
     /// Every batch made, weakly: one that nothing holds any more (no child
-    /// still running or unjoined, no abort handle) has nobody left to stop.
-    /// What `abort_all` and the group's drop reach; pruned as it grows.
+    /// still running, no abort handle) has nobody left to stop. What
+    /// `abort_all` and the group's drop reach; pruned as it grows.
     batches: Vec<Weak<Batch<T, R>>>,
-    held: Held<Leftover<T, R>>,
+    held: Held,
 }
 
 /// The executor's handles of the children spawned directly (on smol, tokio
@@ -622,23 +590,23 @@ struct Local<T, R> {
 /// doubles: 10,000 handles in one buffer made the allocator move and
 /// consolidate large chunks on every group (one group in a one-thread
 /// executor spent about a tenth of its time there).
-struct Held<O> {
+struct Held {
     /// The block number (spawn number / [`HELD_BLOCK`]) of `blocks[0]`.
     front: u64,
-    blocks: VecDeque<HeldBlock<O>>,
+    blocks: VecDeque<HeldBlock>,
     /// An emptied block, kept for the next one needed.
-    spare: Option<Box<[Option<BareTask<O>>; HELD_BLOCK]>>,
+    spare: Option<Box<[Option<BareTask>; HELD_BLOCK]>>,
 }
 
 const HELD_BLOCK: usize = 64;
 
-struct HeldBlock<O> {
+struct HeldBlock {
     /// The handles filed in `slots`.
     live: usize,
-    slots: Box<[Option<BareTask<O>>; HELD_BLOCK]>,
+    slots: Box<[Option<BareTask>; HELD_BLOCK]>,
 }
 
-impl<O> Held<O> {
+impl Held {
     fn new() -> Self {
         Self {
             front: 0,
@@ -652,7 +620,7 @@ impl<O> Held<O> {
     /// about twice the `unjoined` children, the oldest handles are detached
     /// so that memory follows what is still running.
     #[inline]
-    fn push(&mut self, seq: u64, task: Option<BareTask<O>>, unjoined: usize) {
+    fn push(&mut self, seq: u64, task: Option<BareTask>, unjoined: usize) {
         let number = seq / HELD_BLOCK as u64;
         // A spawn that panicked (its number taken, nothing filed) leaves its
         // slot empty: every handle sits at its own number.
@@ -1075,7 +1043,7 @@ where
         let child = move |started| Child {
             future: Some(future),
             reporter: Reporter {
-                batch: Some(batch),
+                batch,
                 filed: None,
                 // Below `BATCH`, which is 64.
                 index: index as u8,
@@ -1089,7 +1057,7 @@ where
             let limit = shared.limit.load(Ordering::Acquire);
             if !queue.waiting.is_empty() || shared.running(&queue) >= limit {
                 let mut child = child(false);
-                let starter: Starter<T, R> = Box::new(move |rt: &R| {
+                let starter: Starter<R> = Box::new(move |rt: &R| {
                     child.reporter.started = true;
                     crate::rt::spawn_bare(rt, child)
                 });
@@ -1896,46 +1864,6 @@ mod tests {
     #[test]
     fn a_reporter_is_four_words() {
         assert!(std::mem::size_of::<Reporter<u64, Smol>>() <= 4 * std::mem::size_of::<usize>());
-    }
-
-    /// A held handle is two words whatever the child returns, as with no
-    /// output: the group keeps one per unjoined child.
-    #[test]
-    fn a_held_handle_is_two_words() {
-        let word = std::mem::size_of::<usize>();
-        assert!(std::mem::size_of::<Option<BareTask<Leftover<u64, Smol>>>>() <= 2 * word);
-        assert_eq!(
-            std::mem::size_of::<Option<BareTask<Leftover<u64, Smol>>>>(),
-            std::mem::size_of::<Option<BareTask>>()
-        );
-    }
-
-    /// The last child of a full batch frees the batch's table of wakers,
-    /// which children that waited had filled: the batch itself lives on
-    /// while the group holds its children's handles, until their results
-    /// are taken.
-    #[test]
-    fn the_last_child_of_a_batch_frees_its_waker_table() {
-        smol::block_on(async {
-            let mut group = TaskGroup::with_runtime(Smol::global());
-            let (release, gate) = async_channel::bounded::<()>(1);
-            for _ in 0..BATCH - 1 {
-                group.spawn(async {
-                    futures_lite::future::yield_now().await;
-                });
-            }
-            group.spawn(async move {
-                let _ = gate.recv().await;
-            });
-            let table = |group: &TaskGroup<(), Smol>| lock(&group.batch.wakers).capacity();
-            for _ in 0..BATCH - 1 {
-                group.join_next().await.unwrap().unwrap();
-            }
-            assert!(table(&group) >= BATCH, "the waiting child's waker is filed");
-            release.send(()).await.unwrap();
-            group.join_next().await.unwrap().unwrap();
-            assert_eq!(table(&group), 0, "the last child freed the table");
-        });
     }
 
     /// Children of later batches report their own spawn numbers, which
