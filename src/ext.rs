@@ -26,6 +26,11 @@ pub trait FutureExt: IntoFuture + Sized {
     /// Limits this future to `duration` on [`Auto`]'s clock, fixed now; see
     /// [`timeout`](crate::timeout).
     ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+    ///
     /// # Examples
     ///
     /// ```
@@ -42,6 +47,14 @@ pub trait FutureExt: IntoFuture + Sized {
 
     /// Limits this future to `deadline` on [`Auto`]'s clock; see
     /// [`timeout_at`](crate::timeout_at).
+    ///
+    /// Off tokio, [`Auto`]'s clock may read up to a few hundred nanoseconds
+    /// ahead of `Instant::now()`: see [`timeout_at`](crate::timeout_at).
+    ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
     ///
     /// # Examples
     ///

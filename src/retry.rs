@@ -316,6 +316,11 @@ fn check_attempts(max_attempts: u32) -> u32 {
 /// applies (3 attempts, exponential backoff from 100 ms) and every error is
 /// retried.
 ///
+/// # Panics
+///
+/// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+/// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+///
 /// # Examples
 ///
 /// ```

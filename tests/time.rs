@@ -131,6 +131,7 @@ mod manual {
         // A far but representable deadline is kept, and does not fire early.
         let far = clock.now() + century;
         let mut guarded = Box::pin(portasync::timeout_at(far, pending::<()>()));
+        assert_eq!(guarded.deadline(), Some(far));
         assert!(poll(&mut guarded, Waker::noop()).is_pending());
     }
 
@@ -177,11 +178,45 @@ mod manual {
 
     #[test]
     fn extension_methods() {
-        let clock = ManualClock::new();
         let mut guarded = Box::pin(pending::<()>().timeout_at(Instant::now()));
         assert!(poll(&mut guarded, Waker::noop()).is_ready());
         assert_eq!(block_on(async { 3 }.timeout(SEC)), Ok(3));
-        let _ = clock;
+    }
+
+    /// A future polled with a new waker wakes that one, not the first, when
+    /// its time comes.
+    #[test]
+    fn the_latest_waker_is_woken() {
+        let clock = ManualClock::new();
+        let (first_woken, first) = counter();
+        let (latest_woken, latest) = counter();
+        let woken = || {
+            (
+                first_woken.0.load(Ordering::SeqCst),
+                latest_woken.0.load(Ordering::SeqCst),
+            )
+        };
+
+        let mut guarded = Box::pin(timeout_with(&clock, SEC, pending::<()>()));
+        assert!(poll(&mut guarded, &first).is_pending());
+        assert!(poll(&mut guarded, &latest).is_pending());
+        clock.advance(SEC);
+        assert_eq!(woken(), (0, 1), "timeout");
+
+        let deadline = deadline_in(&clock, SEC);
+        let mut run = Box::pin(deadline.run(pending::<()>()));
+        assert!(poll(&mut run, &first).is_pending());
+        assert!(poll(&mut run, &latest).is_pending());
+        clock.advance(SEC);
+        assert_eq!(woken(), (0, 2), "deadline");
+
+        let mut ticks = interval_with(&clock, SEC);
+        block_on(ticks.tick());
+        let mut next = Box::pin(ticks.tick());
+        assert!(poll(&mut next, &first).is_pending());
+        assert!(poll(&mut next, &latest).is_pending());
+        clock.advance(SEC);
+        assert_eq!(woken(), (0, 3), "interval");
     }
 
     #[test]
@@ -447,6 +482,52 @@ mod suite {
         assert!(wall.elapsed() >= 20 * MS);
     }
 
+    /// The last instant the clock can hold, found by steps that halve once
+    /// they no longer fit.
+    fn end_of_clock(from: Instant) -> Instant {
+        let mut end = from;
+        let mut step = Duration::from_secs(u64::MAX);
+        while !step.is_zero() {
+            match end.checked_add(step) {
+                Some(later) => end = later,
+                None => step /= 2,
+            }
+        }
+        end
+    }
+
+    /// Deadlines in the clock's last millisecond (where tokio's rounding up
+    /// to a millisecond used to overflow) wait, and panic nowhere.
+    pub(crate) async fn deadlines_at_the_end_of_the_clock_wait<R: Runtime>(rt: R) {
+        use futures_lite::future::poll_once;
+        use std::pin::pin;
+
+        let now = rt.now();
+        let end = end_of_clock(now);
+        let almost = end - now - Duration::from_micros(500);
+        assert!(poll_once(pin!(rt.sleep_until(end))).await.is_none());
+        assert!(poll_once(pin!(rt.sleep(almost))).await.is_none());
+        assert!(poll_once(pin!(rt.sleep(Duration::MAX))).await.is_none());
+        let guarded = pin!(timeout_with(&rt, almost, pending::<()>()));
+        assert!(poll_once(guarded).await.is_none());
+        assert!(
+            poll_once(pin!(portasync::timeout_at(end, pending::<()>())))
+                .await
+                .is_none()
+        );
+        let deadline = Deadline::with_timer(rt.clone(), Some(end));
+        assert!(
+            poll_once(pin!(deadline.run(pending::<()>())))
+                .await
+                .is_none()
+        );
+        let mut ticks = interval_with(&rt, almost);
+        poll_once(ticks.tick())
+            .await
+            .expect("the first tick is immediate");
+        assert!(poll_once(ticks.tick()).await.is_none());
+    }
+
     pub(crate) async fn cancel_reaches_other_tasks<R: Runtime>(rt: R) {
         let token = CancelToken::new();
         let waiters: Vec<_> = (0..4)
@@ -476,7 +557,8 @@ macro_rules! time_suite {
         mod $module {
             use crate::common::Harness;
             time_suite!(@tests $harness; timeout_fires, timeout_passes_the_value,
-                deadline_moved_from_another_task, interval_ticks, cancel_reaches_other_tasks);
+                deadline_moved_from_another_task, interval_ticks, cancel_reaches_other_tasks,
+                deadlines_at_the_end_of_the_clock_wait);
         }
     };
     (@tests $harness:ty; $($test:ident),*) => {

@@ -987,6 +987,11 @@ impl<T: Timer> RateLimiter<T> {
     /// Dropping the future before its turn gives the cell back (see
     /// [`RateLimiter`]).
     ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+    ///
     /// # Examples
     ///
     /// ```
@@ -1019,6 +1024,11 @@ impl<T: Timer> RateLimiter<T> {
     ///
     /// Dropping the future before its turn gives the cells back (see
     /// [`RateLimiter`]).
+    ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
     ///
     /// # Examples
     ///

@@ -564,6 +564,11 @@ where
     ///
     /// See [`KeyedAcquire`].
     ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+    ///
     /// # Examples
     ///
     /// ```
@@ -592,6 +597,11 @@ where
     /// # Cancel safety
     ///
     /// See [`KeyedAcquireN`].
+    ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
     ///
     /// # Examples
     ///

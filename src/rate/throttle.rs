@@ -80,6 +80,11 @@ mod sealed {
 /// This is tokio-stream's `throttle`, but shared: several throttled streams
 /// and direct callers can draw on one limiter.
 ///
+/// # Panics
+///
+/// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+/// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+///
 /// # Examples
 ///
 /// ```

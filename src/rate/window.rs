@@ -590,6 +590,11 @@ impl<T: Timer> SlidingWindow<T> {
     ///
     /// See [`WindowAcquire`].
     ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+    ///
     /// # Examples
     ///
     /// ```
@@ -620,6 +625,11 @@ impl<T: Timer> SlidingWindow<T> {
     /// # Cancel safety
     ///
     /// See [`WindowAcquireN`].
+    ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
     ///
     /// # Examples
     ///

@@ -188,18 +188,31 @@ pin_project_lite::pin_project! {
 
 impl TokioSleep {
     /// Must be called inside a runtime context.
+    ///
+    /// tokio rounds a deadline up to its next millisecond with an addition
+    /// that panics in the last millisecond of the clock: such a deadline is
+    /// moved a millisecond earlier, which changes nothing (the end of the
+    /// clock never comes either way).
     pub(crate) fn until(deadline: Instant) -> Self {
+        const ROUNDING: Duration = Duration::from_millis(1);
+        let deadline = match deadline.checked_add(ROUNDING) {
+            Some(_) => deadline,
+            None => deadline.checked_sub(ROUNDING).unwrap_or(deadline),
+        };
         Self {
             inner: unconstrained(tokio::time::sleep_until(deadline.into())),
         }
     }
 
-    /// Must be called inside a runtime context. tokio turns a duration that
-    /// overflows the clock into a deadline decades away.
+    /// Must be called inside a runtime context. A duration that overflows
+    /// the clock sleeps until a deadline decades away, as tokio's own
+    /// `sleep` does (its deadline is made here, so that [`until`]'s guard
+    /// covers a sum that lands in the clock's last millisecond).
+    ///
+    /// [`until`]: Self::until
     pub(crate) fn after(duration: Duration) -> Self {
-        Self {
-            inner: unconstrained(tokio::time::sleep(duration)),
-        }
+        let now = tokio::time::Instant::now().into_std();
+        Self::until(crate::rt::deadline_after(now, duration))
     }
 }
 

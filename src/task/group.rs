@@ -1170,6 +1170,11 @@ where
     /// once. The token is cancelled and `grace` starts when this is called,
     /// not when the future is first polled; the group's timer measures it.
     ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+    ///
     /// # Examples
     ///
     /// ```

@@ -86,6 +86,11 @@ impl Deadline<Auto> {
 
     /// A deadline at `deadline` on [`Auto`]'s clock.
     ///
+    /// Off tokio, [`Auto`]'s clock may read up to a few hundred nanoseconds
+    /// ahead of `Instant::now()`: a `deadline` made from `Instant::now()` can
+    /// pass that much before `Instant::now()` reaches it (never before
+    /// `Auto.now()` does).
+    ///
     /// # Examples
     ///
     /// ```
@@ -179,7 +184,8 @@ impl<T: Timer> Deadline<T> {
     /// Moves the deadline, earlier or later, or removes it (`None`). Every
     /// [`run`](Self::run) in progress sees the change at once: one moved
     /// into the past fails its futures on their next poll, which this
-    /// triggers.
+    /// triggers. `when` is on the timer's clock (on [`Auto`]'s, see
+    /// [`at`](Self::at)).
     ///
     /// # Examples
     ///
@@ -211,6 +217,11 @@ impl<T: Timer> Deadline<T> {
     ///
     /// The output is [`Elapsed`] if the deadline (as it stands at each
     /// poll) passes before `future` finishes.
+    ///
+    /// # Panics
+    ///
+    /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+    /// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
     ///
     /// # Examples
     ///
@@ -256,7 +267,9 @@ pin_project_lite::pin_project! {
     ///
     /// The inner future is polled first, so a ready result is never thrown
     /// away. No timer is made while the deadline is `None`, or until the
-    /// inner future first returns `Pending`.
+    /// inner future first returns `Pending`. Like a
+    /// [`Timeout`](crate::Timeout), it is not to be polled again once it
+    /// returned `Ready`.
     ///
     /// # Examples
     ///

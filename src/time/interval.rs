@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 ///
 /// # Panics
 ///
-/// If `period` is zero.
+/// If `period` is zero. And when it waits on [`Auto`]'s timer inside a
+/// tokio runtime built without its time driver: see
+/// [`Auto`](crate::rt::Auto#panics).
 ///
 /// # Examples
 ///
@@ -24,7 +26,8 @@ use std::time::{Duration, Instant};
 /// let mut ticks = interval(Duration::from_millis(2));
 /// let first = ticks.tick().await;
 /// let second = ticks.tick().await;
-/// assert_eq!(second - first, Duration::from_millis(2));
+/// // A period on, or a few should this task run late: missed ticks are skipped.
+/// assert!(second - first >= Duration::from_millis(2));
 /// # });
 /// ```
 #[track_caller]

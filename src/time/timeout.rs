@@ -56,6 +56,11 @@ impl From<Elapsed> for std::io::Error {
 /// The output is [`Elapsed`] if the deadline passes before `future`
 /// finishes.
 ///
+/// # Panics
+///
+/// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+/// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
+///
 /// # Examples
 ///
 /// ```
@@ -76,9 +81,19 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 
 /// Runs `future` until `deadline` on [`Auto`]'s clock.
 ///
+/// Off tokio, [`Auto`]'s clock may read up to a few hundred nanoseconds
+/// ahead of `Instant::now()`: a `deadline` made from `Instant::now()` can
+/// pass that much before `Instant::now()` reaches it (never before
+/// `Auto.now()` does).
+///
 /// # Errors
 ///
 /// The output is [`Elapsed`] if `deadline` passes before `future` finishes.
+///
+/// # Panics
+///
+/// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
+/// runtime built without its time driver: see [`Auto`](crate::rt::Auto#panics).
 ///
 /// # Examples
 ///
@@ -178,12 +193,18 @@ pin_project_lite::pin_project! {
     /// - No timer is registered until the inner future first returns
     ///   `Pending`, so a future that is ready at once costs one clock read
     ///   (none with [`timeout_at`]). The timer's sleep is then boxed, once:
-    ///   a `Timeout` adds only its deadline and a word to its inner future
-    ///   (24 bytes on 64-bit Linux), however large the runtime's sleep
-    ///   (tokio's is 112 bytes), which keeps it cheap to move.
+    ///   a `Timeout` adds only its deadline, a word and the timer itself to
+    ///   its inner future (24 bytes on 64-bit Linux with [`Auto`], which
+    ///   takes no room; a `Tokio` timer adds its handle), however large the
+    ///   runtime's sleep (tokio's is 112 bytes), which keeps it cheap to
+    ///   move.
     /// - `Duration::ZERO` fails a pending future on its first poll; a
     ///   deadline too far to represent (`Duration::MAX`) never fires and never
     ///   panics.
+    /// - Like the futures of `async` blocks, it is not to be polled again
+    ///   once it returned `Ready`: it would poll its inner future again
+    ///   (which may panic), and after `Err(Elapsed)` could still return the
+    ///   inner future's output.
     ///
     /// # Examples
     ///
