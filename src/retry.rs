@@ -55,7 +55,12 @@ impl fmt::Display for StopReason {
 /// The last error of a retry that gave up, with how many attempts were made
 /// and why it stopped.
 ///
-/// Displays as `gave up after 4 attempts (max attempts): <error>`.
+/// Displays as `gave up after 4 attempts (max attempts): <error>`. As
+/// that message already ends with the last error's, its
+/// [`source`](std::error::Error::source) is the last error's own source
+/// (as with a std `io::Error` that wraps another error), so a printed chain
+/// of causes shows each message once; the last error itself is
+/// [`error`](Self::error).
 ///
 /// # Examples
 ///
@@ -76,13 +81,33 @@ impl fmt::Display for StopReason {
 /// # let _ = io;
 /// # });
 /// ```
-#[derive(Clone, PartialEq, Eq, thiserror::Error)]
-#[error("gave up after {attempts} attempt{plural} ({reason}): {error}", plural = if *.attempts == 1 { "" } else { "s" })]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RetryError<E> {
-    #[source]
     error: E,
     attempts: u32,
     reason: StopReason,
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            error,
+            attempts,
+            reason,
+        } = self;
+        let plural = if *attempts == 1 { "" } else { "s" };
+        write!(
+            f,
+            "gave up after {attempts} attempt{plural} ({reason}): {error}"
+        )
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Not the error itself: the message carries it already.
+        self.error.source()
+    }
 }
 
 impl<E> RetryError<E> {
@@ -316,6 +341,15 @@ fn check_attempts(max_attempts: u32) -> u32 {
 /// applies (3 attempts, exponential backoff from 100 ms) and every error is
 /// retried.
 ///
+/// # Errors
+///
+/// Awaited, it fails with a [`RetryError`] that holds the last attempt's
+/// error, how many attempts were made, and why it stopped
+/// ([`StopReason`]): `when` refused the error (`NotRetryable`), no attempt
+/// was left (`MaxAttempts`), the next sleep would have ended past
+/// `max_elapsed` (`MaxElapsed`), or the budget had no retry left
+/// (`BudgetExhausted`).
+///
 /// # Panics
 ///
 /// When it waits on [`Auto`](crate::rt::Auto)'s timer inside a tokio
@@ -544,7 +578,12 @@ impl<Op, E, T, W, H, N> Retry<Op, E, T, W, H, N> {
     /// A delay read from the error, such as a server's `Retry-After`: when it
     /// returns `Some`, that delay is used instead of the backoff's, as given
     /// (no jitter, not capped by `max_delay`, still bounded by
-    /// `max_elapsed`).
+    /// `max_elapsed`). The backoff's schedule moves on all the same: once
+    /// the hints stop, its next delay is the one for this attempt, as if it
+    /// had been used all along.
+    ///
+    /// It is asked only about an error that will be retried (one `when`
+    /// accepts, with attempts left), once per error.
     ///
     /// # Examples
     ///
@@ -733,10 +772,13 @@ pin_project_lite::pin_project! {
     /// the executor's thread for a whole run of attempts, and an enclosing
     /// timeout or cancel gets to look in between.
     ///
+    /// It is not to be polled again once it returned `Ready`: it panics.
+    ///
     /// # Cancel safety
     ///
     /// Dropping it stops the retry where it is: an attempt in flight is
-    /// dropped, and during a sleep the operation is never called again.
+    /// dropped, and during a sleep the operation is never called again. A
+    /// retry that a [`RetryBudget`] paid for before the sleep stays paid.
     #[must_use = "futures do nothing unless awaited"]
     pub struct RetryFuture<Op, Fut, E, T: Timer, W, H, N> {
         #[pin]
@@ -754,22 +796,26 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// What to do after a failed attempt; the decision does not depend on the
-/// operation's types, so it is made by one non-generic function.
+/// What to do after a failed attempt.
 enum Next {
     Sleep(Duration),
     Stop(StopReason),
 }
 
+/// Decides what follows a failed attempt. The decision does not depend on
+/// the operation's types, so it is made by one non-generic function (the
+/// hint and the clock come as `dyn`). They are asked only when their
+/// answers are used: a hint may parse headers or log, and the clock costs a
+/// read.
 #[allow(clippy::too_many_arguments)]
 fn after_failure(
     retryable: bool,
     attempts: u32,
     policy: &RetryPolicy,
-    hint: Option<Duration>,
+    hint: &dyn Fn() -> Option<Duration>,
     delays: &mut Option<Box<Delays>>,
     started: Option<Instant>,
-    now: impl FnOnce() -> Instant,
+    now: &dyn Fn() -> Instant,
 ) -> Next {
     if !retryable {
         return Next::Stop(StopReason::NotRetryable);
@@ -777,13 +823,12 @@ fn after_failure(
     if attempts >= policy.max_attempts {
         return Next::Stop(StopReason::MaxAttempts);
     }
-    let delay = match hint {
-        Some(delay) => delay,
-        None => delays
-            .get_or_insert_with(|| Box::new(policy.backoff.delays()))
-            .next()
-            .unwrap_or(Duration::MAX),
-    };
+    // The schedule moves on under a hint as well, so that once the hints
+    // stop, the backoff goes on from this attempt, not from its start.
+    let backoff = delays
+        .get_or_insert_with(|| Box::new(policy.backoff.delays()))
+        .next();
+    let delay = hint().or(backoff).unwrap_or(Duration::MAX);
     let needs_now = policy.max_elapsed.is_some() || policy.budget.is_some();
     let now = needs_now.then(now);
     if let (Some(limit), Some(started), Some(now)) = (policy.max_elapsed, started, now) {
@@ -851,6 +896,9 @@ where
                             if let Some(budget) = &retry.policy.budget {
                                 budget.deposit(retry.timer.now());
                             }
+                            // The attempt's timer, if armed: registered no
+                            // longer than needed.
+                            *this.sleep = None;
                             this.state.set(State::Done);
                             return Poll::Ready(Ok(value));
                         }
@@ -872,15 +920,15 @@ where
                     };
                     *this.sleep = None;
                     let retry = &mut *this.retry;
-                    let timer = &retry.timer;
+                    let (timer, hint) = (&retry.timer, &retry.hint);
                     let next = after_failure(
                         (retry.when)(&error),
                         *this.attempts,
                         &retry.policy,
-                        (retry.hint)(&error),
+                        &|| hint(&error),
                         this.delays,
                         *this.started,
-                        || timer.now(),
+                        &|| timer.now(),
                     );
                     match next {
                         Next::Stop(reason) => {

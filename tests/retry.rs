@@ -228,6 +228,54 @@ mod manual {
         assert_eq!(last, Poll::Ready(Ok(2)));
     }
 
+    /// Once the server stops sending hints, the backoff goes on from the
+    /// attempt it reached, not from its first delay.
+    #[test]
+    fn the_schedule_moves_on_under_hints() {
+        let clock = ManualClock::new();
+        let flaky = Flaky::new(&clock, usize::MAX);
+        let op = flaky.clone();
+        let mut future = Box::pin(
+            retry(move || op.call())
+                .backoff(Backoff::exponential(100 * MS))
+                .max_attempts(6)
+                .hint(|e: &String| {
+                    let n: u32 = e["failure ".len()..].parse().unwrap();
+                    (n <= 3).then_some(Duration::from_secs(1))
+                })
+                .timer(clock.clone())
+                .into_future(),
+        );
+        let second = Duration::from_secs(1);
+        let delays = [second, second, second, 800 * MS, 1600 * MS];
+        let last = expect_calls_after(&clock, &mut future, &flaky, &delays);
+        assert!(matches!(last, Poll::Ready(Err(_))));
+    }
+
+    /// The hint is asked only about an error that will be retried.
+    #[test]
+    fn the_hint_is_asked_only_when_its_answer_is_used() {
+        for (retryable, expected) in [(true, 2), (false, 0)] {
+            let asked = Rc::new(RefCell::new(0));
+            let counter = asked.clone();
+            let err = block_on(
+                retry(|| async { Err::<(), _>("down") })
+                    .backoff(Backoff::constant(Duration::ZERO))
+                    .max_attempts(3)
+                    .when(move |_| retryable)
+                    .hint(move |_| {
+                        *counter.borrow_mut() += 1;
+                        None
+                    })
+                    .timer(ManualClock::new())
+                    .into_future(),
+            )
+            .unwrap_err();
+            assert_eq!(err.attempts(), if retryable { 3 } else { 1 });
+            assert_eq!(*asked.borrow(), expected, "retryable: {retryable}");
+        }
+    }
+
     #[test]
     fn max_elapsed_never_starts_a_sleep_past_it() {
         let clock = ManualClock::new();
@@ -478,6 +526,78 @@ mod manual {
         };
         assert_eq!(err.error().kind(), std::io::ErrorKind::TimedOut);
         assert_eq!(err.attempts(), 2);
+    }
+
+    /// A successful attempt lets go of its timeout's timer at once, not
+    /// when the future is dropped.
+    #[test]
+    fn attempt_timeout_timer_is_released_on_success() {
+        let clock = ManualClock::new();
+        let sleeper = clock.clone();
+        let mut future = Box::pin(
+            retry(move || {
+                let sleeper = sleeper.clone();
+                async move {
+                    sleeper.sleep(Duration::from_secs(1)).await;
+                    Ok::<_, std::io::Error>(7)
+                }
+            })
+            .attempt_timeout(Duration::from_secs(60))
+            .timer(clock.clone())
+            .into_future(),
+        );
+        assert!(poll(&mut future).is_pending());
+        assert_eq!(clock.sleepers(), 2, "the attempt's sleep and its timeout");
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(poll(&mut future), Poll::Ready(Ok(7))));
+        assert_eq!(clock.sleepers(), 0);
+    }
+
+    /// The message ends with the last error's, so the chain of causes goes
+    /// on from that error's own source: each message is printed once.
+    #[test]
+    fn the_error_chain_repeats_no_message() {
+        #[derive(Debug)]
+        struct Cause;
+        impl std::fmt::Display for Cause {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("connection refused")
+            }
+        }
+        impl std::error::Error for Cause {}
+        #[derive(Debug)]
+        struct Unavailable(Cause);
+        impl std::fmt::Display for Unavailable {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("service unavailable")
+            }
+        }
+        impl std::error::Error for Unavailable {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+
+        let err = block_on(
+            retry(|| async { Err::<(), _>(Unavailable(Cause)) })
+                .max_attempts(1)
+                .timer(ManualClock::new())
+                .into_future(),
+        )
+        .unwrap_err();
+        let mut chain = Vec::new();
+        let mut next: Option<&dyn std::error::Error> = Some(&err);
+        while let Some(error) = next {
+            chain.push(error.to_string());
+            next = error.source();
+        }
+        assert_eq!(
+            chain,
+            [
+                "gave up after 1 attempt (max attempts): service unavailable",
+                "connection refused"
+            ]
+        );
     }
 
     #[test]

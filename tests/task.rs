@@ -631,6 +631,49 @@ task_suite!(auto_outside_tokio, crate::common::AutoOutsideTokio);
 #[cfg(feature = "tokio")]
 task_suite!(auto_in_tokio, crate::common::AutoInTokio);
 
+/// A `GroupError`'s message ends with the first error's, so its chain of
+/// causes goes on from that error's own source: each message once.
+#[cfg(feature = "smol")]
+#[test]
+fn group_error_chain_repeats_no_message() {
+    #[derive(Debug)]
+    struct Cause;
+    impl std::fmt::Display for Cause {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("disk full")
+        }
+    }
+    impl std::error::Error for Cause {}
+    #[derive(Debug)]
+    struct SaveFailed(Cause);
+    impl std::fmt::Display for SaveFailed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("could not save")
+        }
+    }
+    impl std::error::Error for SaveFailed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    let err = futures_lite::future::block_on(async {
+        let mut group = portasync::TaskGroup::with_runtime(portasync::rt::Smol::global());
+        group.spawn(async { Err::<(), _>(SaveFailed(Cause)) });
+        group.try_join().await.unwrap_err()
+    });
+    let mut chain = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(error) = next {
+        chain.push(error.to_string());
+        next = error.source();
+    }
+    assert_eq!(
+        chain,
+        ["1 task failed, 0 cancelled: could not save", "disk full"]
+    );
+}
+
 /// The grace period, on a virtual clock: nothing is aborted a moment early.
 #[cfg(all(feature = "test-util", feature = "smol"))]
 mod graceful_on_manual_clock {

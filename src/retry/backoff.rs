@@ -56,8 +56,9 @@ enum Shape {
 ///
 /// Delays are computed without overflow or panic at any attempt count: a
 /// delay that would exceed [`max_delay`](Self::max_delay) (by default
-/// `Duration::MAX`, no cap) is the cap, and so is every delay after it.
-/// An initial delay above the cap is clamped to it.
+/// `Duration::MAX`, no cap) is the cap, and a growing schedule stays there.
+/// An initial delay above the cap is clamped to it, and a shrinking
+/// exponential schedule (a factor below 1) shrinks from the clamped delay.
 ///
 /// # Examples
 ///
@@ -281,7 +282,7 @@ impl fmt::Debug for Backoff {
 /// let mut delays = Backoff::constant(Duration::from_secs(1)).delays();
 /// assert_eq!(delays.next(), Some(Duration::from_secs(1)));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Delays {
     shape: Shape,
     max_delay: Duration,
@@ -337,6 +338,18 @@ fn nanos_to_duration(nanos: f64) -> Duration {
 fn from_nanos(nanos: u128) -> Duration {
     let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
     Duration::new(secs, (nanos % 1_000_000_000) as u32)
+}
+
+// By hand: the generator's state is no business of a log.
+impl fmt::Debug for Delays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delays")
+            .field("shape", &self.shape)
+            .field("max_delay", &self.max_delay)
+            .field("jitter", &self.jitter)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Iterator for Delays {

@@ -16,11 +16,14 @@ const BUCKETS: usize = 10;
 /// Each success deposits `retry_ratio` tokens; each retry withdraws one; a
 /// retry with no token left is refused and the call gives up with
 /// [`StopReason::BudgetExhausted`](crate::StopReason::BudgetExhausted).
-/// Tokens count for `ttl` (deposits and withdrawals older than that are
-/// forgotten), and `min_per_sec` retries per second are allowed even with no
-/// successes at all, so a quiet service can still retry. With a ratio of
-/// 0.1, retries add at most 10% to the load (plus the floor), however many
-/// callers share the budget.
+/// Tokens count for about `ttl`: the window is kept in ten buckets of
+/// `ttl / 10`, so a deposit or withdrawal is forgotten between nine tenths
+/// of `ttl` and `ttl` after it was made (tower's budget does the same).
+/// The floor, `min_per_sec`, allows `min_per_sec` times `ttl` in seconds
+/// retries per window even with no successes at all, so a quiet service
+/// can still retry; it is an allowance per window, which may be spent in
+/// one burst, not a rate. With a ratio of 0.1, retries add at most 10% to
+/// the load (plus the floor), however many callers share the budget.
 ///
 /// Clones share one budget: make one per dependency and hand it to every
 /// call site, directly or through a [`RetryPolicy`](crate::RetryPolicy).

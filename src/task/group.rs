@@ -1393,6 +1393,12 @@ impl<T, R> fmt::Debug for Join<T, R> {
 /// The errors of a [`TaskGroup::try_join`] that failed: every error that
 /// completed, in completion order, and how many children were cancelled.
 ///
+/// Displays as `2 tasks failed, 1 cancelled: <first error>`. As that
+/// message already ends with the first error's, its
+/// [`source`](std::error::Error::source) is the first error's own source
+/// (as with a std `io::Error` that wraps another error), so a printed chain
+/// of causes shows each message once.
+///
 /// # Examples
 ///
 /// ```
@@ -1499,7 +1505,8 @@ impl<E: fmt::Display> fmt::Display for GroupError<E> {
 
 impl<E: std::error::Error + 'static> std::error::Error for GroupError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.first())
+        // Not the first error itself: the message carries it already.
+        self.first().source()
     }
 }
 
