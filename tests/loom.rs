@@ -110,6 +110,57 @@ fn cancel_of_a_partly_served_waiter_races_release() {
     });
 }
 
+/// A waiter granted and not yet polled keeps its slot's outcome cell; the
+/// next waiter queues (reusing a slot if its cell is free) while the granted
+/// one looks at its cell on another thread: the grant is seen, the permit
+/// reaches the next waiter, and it all ends free.
+#[test]
+fn a_slot_is_reused_while_its_last_waiter_looks() {
+    model(|| {
+        let semaphore = Arc::new(Semaphore::new(1));
+        let held = semaphore.try_acquire_owned().unwrap();
+        let mut granted = semaphore.acquire_owned();
+        assert!(poll_once(&mut granted).is_pending());
+        let mut cancelled = semaphore.acquire_owned();
+        assert!(poll_once(&mut cancelled).is_pending());
+        drop(held);
+        // Two vacant slots now: the granted waiter's first, its cell still
+        // held, then the cancelled one's, free.
+        drop(cancelled);
+        let looker = thread::spawn(move || {
+            let Poll::Ready(Ok(permit)) = poll_once(&mut granted) else {
+                panic!("the grant was lost")
+            };
+            drop(permit);
+        });
+        drop(loom::future::block_on(semaphore.acquire()).unwrap());
+        looker.join().unwrap();
+        assert_eq!(semaphore.available_permits(), 1);
+        assert_eq!(semaphore.waiters(), 0);
+    });
+}
+
+/// A head waiter that collected part of its permits is cancelled while the
+/// semaphore closes: every permit comes back once, and nobody waits.
+#[test]
+fn cancel_of_a_partly_served_waiter_races_close() {
+    model(|| {
+        let semaphore = Arc::new(Semaphore::new(2));
+        let mut held = semaphore.try_acquire_many_owned(2).unwrap();
+        let first_half = held.split(1).unwrap();
+        let mut big = semaphore.acquire_many_owned(2);
+        assert!(poll_once(&mut big).is_pending());
+        drop(first_half); // collected by `big`
+        let canceller = thread::spawn(move || drop(big));
+        let releaser = thread::spawn(move || drop(held));
+        semaphore.close();
+        canceller.join().unwrap();
+        releaser.join().unwrap();
+        assert_eq!(semaphore.available_permits(), 2);
+        assert_eq!(semaphore.waiters(), 0);
+    });
+}
+
 /// `close` racing a waiter: the waiter always finishes (with an error if it
 /// was not granted first) and the permits all come back.
 #[test]

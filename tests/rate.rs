@@ -15,8 +15,6 @@ mod manual {
         RateLimiter, SlidingWindow, WindowAcquire, throttle,
     };
     use proptest::prelude::*;
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -1556,36 +1554,13 @@ mod manual {
         );
     }
 
-    /// Net bytes allocated by this thread: other tests' threads do not count.
-    struct Counting;
-
-    thread_local! {
-        static HELD: Cell<isize> = const { Cell::new(0) };
-    }
-
-    fn held() -> isize {
-        HELD.with(Cell::get)
-    }
-
-    #[allow(unsafe_code)] // a counting allocator cannot be written without it
-    // SAFETY: every call is forwarded unchanged to the system allocator; the
-    // thread-local counter has no destructor and never allocates.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let _ = HELD.try_with(|held| held.set(held.get() + layout.size() as isize));
-            // SAFETY: the caller's contract is passed on as is.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            let _ = HELD.try_with(|held| held.set(held.get() - layout.size() as isize));
-            // SAFETY: the caller's contract is passed on as is.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-    }
-
     #[global_allocator]
-    static ALLOCATOR: Counting = Counting;
+    static ALLOCATOR: crate::common::Counting = crate::common::Counting;
+
+    /// Net bytes allocated by this thread: other tests' threads do not count.
+    fn held() -> isize {
+        crate::common::Counting::held()
+    }
 
     #[test]
     fn a_million_keys_and_their_queues_retained_away_leave_nothing_behind() {

@@ -58,6 +58,35 @@ fn noop() -> Waker {
     Counter::waker().1
 }
 
+#[global_allocator]
+static ALLOCATOR: common::Counting = common::Counting;
+
+/// A waiter granted, the next one queued before the granted one looks, then
+/// the granted one polled: the queue's slots take turns, and once they have
+/// been made nothing is allocated.
+#[test]
+fn a_steady_hand_over_allocates_nothing() {
+    let semaphore = Semaphore::new(1);
+    let waker = noop();
+    let mut held = semaphore.try_acquire().unwrap();
+    let mut granted = semaphore.acquire();
+    pending(&mut granted, &waker);
+    let mut made = 0;
+    for round in 0..1_000 {
+        if round == 10 {
+            made = common::Counting::made();
+        }
+        drop(held); // grants `granted`
+        let mut next = semaphore.acquire();
+        pending(&mut next, &waker);
+        held = ready(&mut granted, &waker).unwrap();
+        granted = next;
+    }
+    assert_eq!(common::Counting::made() - made, 0, "allocations");
+    drop(held);
+    drop(ready(&mut granted, &waker).unwrap());
+}
+
 #[test]
 fn counts_and_basic_acquire() {
     let semaphore = Semaphore::new(3);

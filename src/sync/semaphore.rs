@@ -18,15 +18,19 @@
 //! without locking. While the cell says "waiting", the slot is still the
 //! future's, which is what lets it update its waker or cancel under the
 //! lock. A vacated slot keeps its cell for the next waiter when nobody else
-//! holds it any more, so a steady stream of waiters allocates nothing once
-//! the slab has grown to the peak number of waiters.
+//! holds it any more (one still held by a granted future that has not
+//! looked yet goes to the back of the vacant list), so a steady stream of
+//! waiters allocates nothing once the slab has grown to its peak: the most
+//! waiters at once, plus the granted futures not yet polled.
 //!
 //! No waker is cloned, woken or dropped while the lock is held: a waker whose
 //! methods call back into the semaphore cannot deadlock it.
 
 #![forbid(unsafe_code)]
 
-use crate::primitives::{AtomicUsize, Mutex, MutexGuard, Ordering};
+// The outcome cells' `Arc` is loom's under `--cfg portasync_loom`, so that
+// the models see a slot's reuse (`get_mut`) against its last reader.
+use crate::primitives::{Arc as CellArc, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -72,8 +76,9 @@ const NIL: usize = usize::MAX;
 /// [`set_capacity`](Self::set_capacity) change it at run time (as anyio's
 /// `CapacityLimiter.total_tokens` does); shrinking takes free permits now and
 /// keeps the ones that come back until the permits held fit the new capacity.
-/// [`close`](Self::close) makes every pending and later acquire fail; permits
-/// already held stay valid. Nothing reopens a closed semaphore.
+/// [`close`](Self::close) makes every acquire not yet granted fail, and every
+/// later one; permits already held (or granted to a future not yet polled)
+/// stay valid. Nothing reopens a closed semaphore.
 ///
 /// # Cost
 ///
@@ -220,7 +225,12 @@ impl Semaphore {
     /// or collected by the head waiter. It changes only through
     /// [`add_permits`](Self::add_permits),
     /// [`forget_permits`](Self::forget_permits),
-    /// [`set_capacity`](Self::set_capacity) and [`SemaphorePermit::forget`].
+    /// [`set_capacity`](Self::set_capacity), [`SemaphorePermit::forget`] and
+    /// [`OwnedSemaphorePermit::forget`].
+    ///
+    /// After a shrink it is the target: until enough permits have come back
+    /// to pay the shrink off, the permits held can exceed it (the
+    /// semaphore keeps the ones that come back, and none are free).
     ///
     /// # Examples
     ///
@@ -627,7 +637,9 @@ impl Semaphore {
     /// kept (not freed, not given to waiters) until the permits held fit
     /// within the new capacity. Permits already held stay valid. A waiter
     /// that asks for more than the new capacity waits until it grows again
-    /// or the semaphore closes. A closed semaphore stays closed.
+    /// or the semaphore closes, and, fairness being strict, so does every
+    /// waiter behind it, however few permits they ask for. A closed
+    /// semaphore stays closed.
     ///
     /// # Panics
     ///
@@ -663,10 +675,12 @@ impl Semaphore {
         }
     }
 
-    /// Closes the semaphore: every pending acquire fails with
+    /// Closes the semaphore: every acquire not yet granted fails with
     /// [`AcquireError`] (its waker is woken), and so does every later one.
-    /// Permits already held stay valid and still return when dropped. Nothing
-    /// reopens a closed semaphore.
+    /// Permits already held stay valid and still return when dropped, and
+    /// so does a grant made before the close to a future not yet polled
+    /// since: that future returns its permit. Nothing reopens a closed
+    /// semaphore.
     ///
     /// # Examples
     ///
@@ -892,7 +906,7 @@ impl Semaphore {
 enum Enqueued {
     Granted,
     Closed,
-    Waiting(usize, Arc<Outcome>),
+    Waiting(usize, CellArc<Outcome>),
 }
 
 /// Panics with the argument's name if it is more than `MAX_PERMITS`.
@@ -1204,6 +1218,10 @@ impl fmt::Debug for OwnedSemaphorePermit {
 /// It takes its place in the queue when first polled and is `Unpin`: no pin
 /// projection is needed to poll it by hand.
 ///
+/// # Panics
+///
+/// If polled again after it returned `Ready`.
+///
 /// # Cancel safety
 ///
 /// Dropping it gives back any permits it had collected (waking the waiters
@@ -1266,6 +1284,10 @@ impl fmt::Debug for Acquire<'_> {
 /// [`Semaphore::acquire_many_owned`].
 ///
 /// It takes its place in the queue when first polled and is `Unpin`.
+///
+/// # Panics
+///
+/// If polled again after it returned `Ready`.
 ///
 /// # Cancel safety
 ///
@@ -1333,7 +1355,10 @@ enum Phase {
     /// Not polled yet: no place in the queue.
     Start,
     /// Waiting in slot `key`, which stays ours while `outcome` is `WAITING`.
-    Queued { key: usize, outcome: Arc<Outcome> },
+    Queued {
+        key: usize,
+        outcome: CellArc<Outcome>,
+    },
     /// Resolved; its permits (if any) belong to a permit now.
     Done,
 }
@@ -1463,11 +1488,10 @@ impl Waiter {
                 let got = queue.slots[key].got;
                 queue.unlink(key);
                 let stale = queue.vacate(key);
-                if got > 0 {
-                    semaphore.hand_out(queue, got);
-                } else {
-                    drop(queue);
-                }
+                // Even with nothing to give back: with the queue empty (and
+                // no shrink to pay off), this clears `SLOW`, and releases
+                // take the lock-free path again.
+                semaphore.hand_out(queue, got);
                 drop(stale);
             }
         }
@@ -1516,7 +1540,7 @@ struct Slot {
     /// Permits collected so far (only the head collects).
     got: usize,
     waker: Option<Waker>,
-    outcome: Arc<Outcome>,
+    outcome: CellArc<Outcome>,
     /// Links: in FIFO order while queued, in the vacant list otherwise.
     prev: usize,
     next: usize,
@@ -1537,34 +1561,27 @@ impl Queue {
     }
 
     /// Appends a waiter at the tail; returns its slot and outcome.
-    fn push(&mut self, need: usize, got: usize, waker: Waker) -> (usize, Arc<Outcome>) {
-        let key = if self.vacant_head == NIL {
-            self.slots.push(Slot {
-                need,
-                got,
-                waker: Some(waker),
-                outcome: Arc::new(Outcome(AtomicUsize::new(WAITING))),
-                prev: NIL,
-                next: NIL,
-            });
-            self.slots.len() - 1
-        } else {
-            let key = self.vacant_head;
-            let slot = &mut self.slots[key];
-            self.vacant_head = slot.next;
-            if self.vacant_head == NIL {
-                self.vacant_tail = NIL;
-            }
-            slot.need = need;
-            slot.got = got;
-            slot.waker = Some(waker);
-            if Arc::get_mut(&mut slot.outcome).is_some() {
+    fn push(&mut self, need: usize, got: usize, waker: Waker) -> (usize, CellArc<Outcome>) {
+        let key = match self.reusable() {
+            Some(key) => {
+                let slot = &mut self.slots[key];
+                slot.need = need;
+                slot.got = got;
+                slot.waker = Some(waker);
                 slot.outcome.set(WAITING);
-            } else {
-                // Its last waiter has not looked at its outcome yet.
-                slot.outcome = Arc::new(Outcome(AtomicUsize::new(WAITING)));
+                key
             }
-            key
+            None => {
+                self.slots.push(Slot {
+                    need,
+                    got,
+                    waker: Some(waker),
+                    outcome: CellArc::new(Outcome(AtomicUsize::new(WAITING))),
+                    prev: NIL,
+                    next: NIL,
+                });
+                self.slots.len() - 1
+            }
         };
         self.slots[key].prev = self.tail;
         self.slots[key].next = NIL;
@@ -1574,7 +1591,40 @@ impl Queue {
         }
         self.tail = key;
         self.len += 1;
-        (key, Arc::clone(&self.slots[key].outcome))
+        (key, CellArc::clone(&self.slots[key].outcome))
+    }
+
+    /// Takes a vacant slot whose outcome nobody else holds any more off the
+    /// vacant list, oldest first. A slot whose last waiter has not looked
+    /// at its outcome yet goes to the back of the list instead, and the next
+    /// one is tried; after two such, the caller adds a slot. So a steady
+    /// hand-over (a waiter granted, the next one queued, then the granted
+    /// one polled) settles on two slots that take turns, and allocates
+    /// nothing; and a slot whose outcome is never looked at (a granted
+    /// future kept unpolled) costs one try now and then, not a slot per
+    /// waiter.
+    fn reusable(&mut self) -> Option<usize> {
+        for _ in 0..2 {
+            let key = self.vacant_head;
+            if key == NIL {
+                return None;
+            }
+            let held = CellArc::get_mut(&mut self.slots[key].outcome).is_none();
+            if held && self.vacant_tail == key {
+                return None; // the only vacant slot: it stays where it is
+            }
+            self.vacant_head = self.slots[key].next;
+            self.slots[key].next = NIL;
+            if !held {
+                if self.vacant_head == NIL {
+                    self.vacant_tail = NIL;
+                }
+                return Some(key);
+            }
+            self.slots[self.vacant_tail].next = key;
+            self.vacant_tail = key;
+        }
+        None
     }
 
     /// Takes a queued slot out of the FIFO order.
@@ -1632,5 +1682,30 @@ impl WakeList {
         for waker in self.more {
             waker.wake();
         }
+    }
+}
+
+#[cfg(all(test, not(portasync_loom)))]
+mod tests {
+    use super::*;
+
+    fn slow(semaphore: &Semaphore) -> bool {
+        semaphore.state.load(Ordering::Acquire) & SLOW != 0
+    }
+
+    /// The only waiter leaving with nothing collected empties the queue:
+    /// the lock-free path is open again for the next release.
+    #[test]
+    fn the_last_waiter_leaving_empty_handed_reopens_the_fast_path() {
+        let semaphore = Semaphore::new(1);
+        let held = semaphore.try_acquire().unwrap();
+        let mut waiting = semaphore.acquire();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        assert!(slow(&semaphore));
+        drop(waiting);
+        assert!(!slow(&semaphore), "the empty queue still takes the lock");
+        drop(held);
+        assert_eq!(semaphore.available_permits(), 1);
     }
 }

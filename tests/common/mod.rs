@@ -243,3 +243,44 @@ pub fn poll<F: Future>(
         .as_mut()
         .poll(&mut std::task::Context::from_waker(waker))
 }
+
+/// A global allocator that counts, per thread, the bytes held and the
+/// allocations made, so that a test's own work is measured and other
+/// tests' threads do not count. A test binary opts in with
+/// `#[global_allocator] static ALLOCATOR: common::Counting = common::Counting;`.
+pub struct Counting;
+
+thread_local! {
+    static HELD: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+    static MADE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Counting {
+    /// Net bytes allocated by this thread.
+    pub fn held() -> isize {
+        HELD.with(std::cell::Cell::get)
+    }
+
+    /// Allocations made by this thread.
+    pub fn made() -> usize {
+        MADE.with(std::cell::Cell::get)
+    }
+}
+
+#[allow(unsafe_code)] // a counting allocator cannot be written without it
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// thread-local counters have no destructor and never allocate.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = HELD.try_with(|held| held.set(held.get() + layout.size() as isize));
+        let _ = MADE.try_with(|made| made.set(made.get() + 1));
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        let _ = HELD.try_with(|held| held.set(held.get() - layout.size() as isize));
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
