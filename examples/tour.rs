@@ -298,11 +298,13 @@ async fn task_groups() {
         let stop = workers.token();
         workers.spawn(async move {
             let mut rounds = 0u32;
+            // The token is checked between units of work, so a unit in
+            // progress is finished, not cut (`cancel_on` would cut it).
             while !stop.is_cancelled() {
                 if id == 2 {
                     std::future::pending::<()>().await; // a worker that never checks
                 }
-                portasync::sleep(ms(3)).await;
+                portasync::sleep(ms(3)).await; // a unit of work
                 rounds += 1;
             }
             rounds

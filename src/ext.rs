@@ -6,8 +6,8 @@ use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 /// Timeouts and cancellation as methods on every future, and on everything
-/// that becomes one when awaited (such as a [`retry`](crate::retry)); in
-/// [`prelude`](crate::prelude).
+/// that becomes one when awaited (such as a [`retry`](crate::retry));
+/// imported for its methods alone by [`prelude`](crate::prelude).
 ///
 /// # Examples
 ///
@@ -21,6 +21,18 @@ use std::time::{Duration, Instant};
 /// let result = async { 1 }.timeout(Duration::from_secs(1)).cancel_on(&token).await;
 /// assert_eq!(result, Ok(Ok(1)));
 /// # });
+/// ```
+///
+/// Named at the crate root, as a bound:
+///
+/// ```
+/// use portasync::{FutureExt, Timeout};
+/// use std::time::Duration;
+///
+/// fn within_a_second<F: FutureExt>(work: F) -> Timeout<F::IntoFuture> {
+///     work.timeout(Duration::from_secs(1))
+/// }
+/// # assert_eq!(futures_lite::future::block_on(within_a_second(async { 2 })), Ok(2));
 /// ```
 pub trait FutureExt: IntoFuture + Sized {
     /// Limits this future to `duration` on [`Auto`]'s clock, fixed now; see

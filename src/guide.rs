@@ -15,9 +15,11 @@
 //! | `asyncio.Semaphore`, trio `CapacityLimiter` | [`Semaphore`](crate::Semaphore), [`TaskGroup::max_concurrent`](crate::TaskGroup::max_concurrent) |
 //! | sliding-window limiter ("n per period") | [`SlidingWindow`](crate::SlidingWindow), [`RateLimiter`](crate::RateLimiter) |
 //! | tenacity `@retry(wait=wait_exponential())` | [`retry`](crate::retry) |
-//! | `asyncio.Queue`, `Lock`, `Event` | [async-channel], [async-lock], [event-listener] |
+//! | `asyncio.Queue`, `Lock` | [async-channel], [async-lock] |
+//! | `asyncio.Event` (a flag that stays set) | [`CancelToken`](crate::CancelToken) |
+//! | `asyncio.Condition` (wake whoever waits now) | [event-listener], with a flag or a lock |
 //! | `loop.run_in_executor`, `asyncio.to_thread` | [`spawn_blocking`](crate::spawn_blocking) |
-//! | `asyncio.wait(aws, return_when=FIRST_COMPLETED)` | [`race`](crate::race) |
+//! | `asyncio.wait(aws, return_when=FIRST_COMPLETED)` | [`race`](crate::race) (the others are dropped, not left running) |
 //! | `task.cancel()`, trio `CancelScope.cancel()` | [`JoinHandle::abort`](crate::JoinHandle::abort), [`CancelToken`](crate::CancelToken) |
 //!
 //! [async-channel]: https://docs.rs/async-channel
@@ -53,9 +55,10 @@
 //!     let deadline = Deadline::after(Duration::from_millis(50));
 //!     let steps = async {
 //!         portasync::sleep(Duration::from_millis(1)).await;
+//!         // More time, granted while the steps run: the run sees it at once.
+//!         deadline.reschedule(Some(Instant::now() + Duration::from_secs(1)));
 //!         portasync::sleep(Duration::from_millis(1)).await;
 //!     };
-//!     deadline.reschedule(Some(Instant::now() + Duration::from_secs(1))); // more time
 //!     assert!(deadline.run(steps).await.is_ok());
 //! });
 //! # }
@@ -70,7 +73,8 @@
 //! }
 //!
 //! smol::block_on(async {
-//!     // gather(*aws): the first error wins, the rest are dropped.
+//!     // gather(*aws): the first error is returned; unlike gather, which
+//!     // lets the others run on, they are dropped (cancelled) at once.
 //!     assert!(portasync::try_join_all(["1", "x"].map(parse)).await.is_err());
 //!     // gather(*aws, return_exceptions=True): every result, errors included.
 //!     let all = portasync::join_all(["1", "x"].map(parse)).await;
@@ -86,6 +90,7 @@
 //! ```
 //! # #[cfg(feature = "smol")] {
 //! use portasync::TaskGroup;
+//! use portasync::prelude::*;
 //! use std::time::Duration;
 //!
 //! smol::block_on(async {
@@ -93,9 +98,13 @@
 //!     for _ in 0..3 {
 //!         let stop = workers.token();
 //!         workers.spawn(async move {
-//!             while !stop.is_cancelled() {
-//!                 portasync::sleep(Duration::from_millis(1)).await;
-//!             }
+//!             let serve = async {
+//!                 loop {
+//!                     portasync::sleep(Duration::from_millis(1)).await; // a unit of work
+//!                 }
+//!             };
+//!             // Woken by the cancel, it stops at its next await.
+//!             let _: Result<(), _> = serve.cancel_on(&stop).await;
 //!         });
 //!     }
 //!     let report = workers.shutdown_graceful(Duration::from_secs(1)).await;
@@ -124,10 +133,8 @@
 //!
 //! ```
 //! # #[cfg(feature = "smol")] {
-//! use std::sync::Arc;
-//!
 //! smol::block_on(async {
-//!     let semaphore = Arc::new(portasync::Semaphore::new(2));
+//!     let semaphore = portasync::Semaphore::new(2);
 //!     let permit = semaphore.acquire().await.unwrap();
 //!     assert_eq!(semaphore.available_permits(), 1);
 //!     drop(permit);
@@ -174,7 +181,14 @@
 //! # }
 //! ```
 //!
-//! # `Queue`, `Lock`, `Event`: smol-rs crates, not rewritten
+//! # `Queue`, `Lock`, `Event`, `Condition`
+//!
+//! `Queue` and `Lock` are smol-rs crates, not rewritten. `asyncio.Event` is
+//! a flag that stays set, which a [`CancelToken`](crate::CancelToken) is:
+//! waiting after it was set returns at once. event-listener's `Event`
+//! wakes only those already listening (a notification nobody listens for
+//! is lost), the way `asyncio.Condition.notify` does; pair it with a flag
+//! or a lock that holds the condition.
 //!
 //! ```
 //! # #[cfg(feature = "smol")] {
@@ -186,9 +200,13 @@
 //!     let lock = async_lock::Mutex::new(0); // asyncio.Lock guarding a value
 //!     *lock.lock().await += 1;
 //!
-//!     let event = event_listener::Event::new(); // asyncio.Event-like notification
-//!     let listener = event.listen();
-//!     event.notify(1);
+//!     let ready = portasync::CancelToken::new(); // asyncio.Event
+//!     ready.cancel(); // event.set()
+//!     ready.cancelled().await; // await event.wait(): set already, returns at once
+//!
+//!     let changed = event_listener::Event::new(); // asyncio.Condition
+//!     let listener = changed.listen(); // listen first, then check the condition
+//!     changed.notify(1); // condition.notify()
 //!     listener.await;
 //! });
 //! # }
@@ -213,7 +231,8 @@
 //!
 //! smol::block_on(async {
 //!     let sleeps = [Duration::from_secs(5), Duration::from_millis(1)].map(portasync::sleep);
-//!     let (first, ()) = portasync::race(sleeps).await; // the others are dropped
+//!     // The others are dropped at once (asyncio.wait leaves them running).
+//!     let (first, ()) = portasync::race(sleeps).await;
 //!     assert_eq!(first, 1);
 //! });
 //! # }

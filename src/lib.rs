@@ -5,7 +5,8 @@
 //! traits, [`rt::Timer`] and [`rt::Spawn`]. Applications pick the executor
 //! with a cargo feature: smol is the default and the reference; tokio and
 //! async-std are adapters. Code that never names a runtime uses
-//! [`rt::Auto`], which picks tokio inside a tokio runtime and smol elsewhere.
+//! [`rt::Auto`], which picks tokio inside a tokio runtime and smol (or
+//! async-std) elsewhere.
 //!
 //! # Patterns
 //!
@@ -14,20 +15,22 @@
 //! | spawn a task, await or cancel it | [`spawn`], [`JoinHandle`] | `asyncio.create_task`, `Task.cancel()` |
 //! | run blocking code off the executor | [`spawn_blocking`] | `loop.run_in_executor`, `asyncio.to_thread` |
 //! | sleep | [`sleep`], [`sleep_until`] | `asyncio.sleep` |
-//! | time limit on one await | [`timeout`], [`FutureExt::timeout`](prelude::traits::FutureExt::timeout) | `asyncio.wait_for`, trio's `fail_after` |
+//! | time limit on one await | [`timeout`], [`FutureExt::timeout`] | `asyncio.wait_for`, trio's `fail_after` |
 //! | a deadline shared and moved while work runs | [`Deadline`] | `asyncio.timeout()` with `reschedule`, trio's cancel scope deadline |
 //! | periodic ticks | [`interval`] | a `while True: ...; await asyncio.sleep(p)` loop, without drift |
 //! | retry with exponential backoff | [`retry`], [`Backoff`], [`RetryPolicy`], [`RetryBudget`] | tenacity's `@retry(wait=wait_exponential(), stop=stop_after_attempt(n))` |
 //! | a group of tasks with structured shutdown | [`TaskGroup`] (`spawn`, `join_next`, `join`, `try_join`, `shutdown_graceful`, `max_concurrent`) | `asyncio.TaskGroup`, trio nursery, `create_task` + a tracking set |
-//! | run futures together in place | [`join_all`], [`try_join_all`], [`race`] | `asyncio.gather` (with and without `return_exceptions`), `asyncio.wait(FIRST_COMPLETED)` |
+//! | run futures together in place | [`join_all`], [`try_join_all`], [`race`] (unlike `gather` and `wait`, the losers, and the rest after an error, are dropped, not left running) | `asyncio.gather` (with and without `return_exceptions`), `asyncio.wait(FIRST_COMPLETED)` |
 //! | children that borrow the caller's locals | [`scope`] (concurrent, in place), [`scope_boxed`] (the same, `Send`), [`scope_blocking`] (parallel on a runtime's threads, blocks) | trio nursery / anyio task group with borrowing, `std::thread::scope` |
-//! | cancel a tree of work | [`CancelToken`], [`FutureExt::cancel_on`](prelude::traits::FutureExt::cancel_on) | `Task.cancel()`, trio's `CancelScope.cancel()` |
+//! | cancel a tree of work | [`CancelToken`], [`FutureExt::cancel_on`] | `Task.cancel()`, trio's `CancelScope.cancel()` |
 //! | virtual time in tests | [`rt::ManualClock`] (feature `test-util`) | trio's `MockClock` |
 //! | a library that runs anywhere | [`rt::Runtime`], [`rt::Auto`] | anyio |
 //! | bound concurrency, weighted and resizable | [`Semaphore`] (fair, closable, cancel-safe) | `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, trio's `CapacityLimiter` |
 //! | n per period, with bursts; wait your turn | [`RateLimiter`], [`Quota`], [`throttle`] (exact GCRA, FIFO, cancel-safe) | aiolimiter's `async with AsyncLimiter(n, period):` |
 //! | at most n in any window; one limit per key | [`SlidingWindow`], [`KeyedRateLimiter`] | the asyncio sliding-window recipe (a deque of timestamps) |
-//! | `Lock`, `Event`, `Queue`, `Condition`, `Barrier` | [async-lock], [event-listener], [async-channel] (not rewritten here) | `asyncio.Lock`, `asyncio.Event`, `asyncio.Queue` |
+//! | `Lock`, `Queue`, `Barrier` | [async-lock], [async-channel] (not rewritten here) | `asyncio.Lock`, `asyncio.Queue`, `asyncio.Barrier` |
+//! | a flag set once, seen even by those who wait after it was set | [`CancelToken`] (`cancel`, `cancelled().await`) | `asyncio.Event` |
+//! | wake whoever waits now | [event-listener] (a notification nobody listens for is lost; pair it with an atomic flag, or an `async_lock::Mutex` for a condition) | `asyncio.Condition` |
 //!
 //! [async-lock]: https://docs.rs/async-lock
 //! [event-listener]: https://docs.rs/event-listener
@@ -43,12 +46,16 @@
 //! | `test-util` | no | [`rt::ManualClock`]: virtual time for deterministic tests |
 //!
 //! [`rt::Auto`] uses tokio when called inside a tokio runtime, otherwise smol
-//! when enabled, otherwise async-std. Its timer needs no runtime feature at
-//! all (async-io). Features are additive: any combination builds and works.
+//! when enabled, otherwise async-std (with only `tokio` enabled, spawning
+//! through it outside a tokio runtime panics). Its timer needs no runtime
+//! feature at all (async-io). Features are additive: any combination builds
+//! and works.
 //!
 //! Library authors depend on portasync with `default-features = false` and
-//! write against `R: Runtime` or [`rt::Auto`]; the application's features
-//! decide the executor.
+//! take an `R: Runtime` in what they publish; the application's features
+//! decide the executor. Timers through [`rt::Auto`] work in any build, but
+//! spawning through it compiles only where some crate in the build enables a
+//! runtime feature (a library's own tests can, through a dev-dependency).
 //!
 //! # Examples
 //!
@@ -99,6 +106,7 @@ pub use time::{
     timeout_at, timeout_with,
 };
 
+pub use ext::FutureExt;
 pub use rate::{
     InsufficientCapacity, KeyedAcquire, KeyedAcquireN, KeyedRateLimiter, Limiter, NotUntil, Quota,
     QuotaError, RateAcquire, RateAcquireN, RateLimited, RateLimiter, SlidingWindow, Throttle,

@@ -85,15 +85,50 @@ pub trait Timer: Clone + Send + Sync + 'static {
     type Sleep: Future<Output = ()> + Send + 'static;
 
     /// The clock's current reading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::rt::{Auto, Timer};
+    ///
+    /// let (first, second) = (Auto.now(), Auto.now());
+    /// assert!(second >= first);
+    /// ```
     fn now(&self) -> Instant;
 
     /// A future that completes once the clock reaches `deadline` (at once if
     /// it already has).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::rt::{Auto, Timer};
+    /// use std::time::Duration;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let deadline = Auto.now() + Duration::from_millis(2);
+    /// Auto.sleep_until(deadline).await;
+    /// assert!(Auto.now() >= deadline);
+    /// # });
+    /// ```
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
 
     /// A future that completes `duration` after now. A duration too long to
     /// add to the clock (up to `Duration::MAX`) never overflows: it sleeps
     /// (practically) forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use portasync::rt::{Auto, Timer};
+    /// use std::time::Duration;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let start = Auto.now();
+    /// Auto.sleep(Duration::from_millis(2)).await;
+    /// assert!(Auto.now() - start >= Duration::from_millis(2));
+    /// # });
+    /// ```
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         let now = self.now();
         self.sleep_until(deadline_after(now, duration))
@@ -195,6 +230,17 @@ pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
 )]
 pub trait Spawn: Clone + Send + Sync + 'static {
     /// Runs `future` as a task on the executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     use portasync::rt::{Smol, Spawn};
+    ///     let task = Smol::global().spawn(async { 6 * 7 });
+    ///     assert_eq!(task.await.unwrap(), 42);
+    /// });
+    /// ```
     fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -207,6 +253,17 @@ pub trait Spawn: Clone + Send + Sync + 'static {
     ///
     /// This is the place for blocking work; a closure that is already running
     /// cannot be cancelled (see [`JoinHandle`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "smol")]
+    /// smol::block_on(async {
+    ///     use portasync::rt::{Smol, Spawn};
+    ///     let sum = Smol::global().spawn_blocking(|| (1..=10u32).sum::<u32>());
+    ///     assert_eq!(sum.await.unwrap(), 55);
+    /// });
+    /// ```
     fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -243,7 +300,9 @@ impl<R: Spawn + Timer> Runtime for R {}
 /// - Its timer works with no runtime feature at all, through async-io.
 ///
 /// It implements [`Spawn`] only when some runtime feature is enabled: with
-/// none, spawning through it is a compile error that names the features.
+/// none, spawning through it is a compile error ([`spawn`](crate::spawn)
+/// and an `R: Runtime` bound name the features to enable; a method such as
+/// `TaskGroup::spawn` reports that `Auto: Spawn` is not satisfied).
 /// With only `tokio` enabled, spawning outside a tokio runtime panics.
 ///
 /// # Panics

@@ -653,7 +653,7 @@ impl fmt::Debug for CancelGuard {
 pin_project_lite::pin_project! {
     /// A future that stops when a [`CancelToken`] is cancelled, from
     /// [`CancelToken::run`] or
-    /// [`FutureExt::cancel_on`](crate::prelude::FutureExt::cancel_on).
+    /// [`FutureExt::cancel_on`](crate::FutureExt::cancel_on).
     ///
     /// The inner future is polled first, so a result that is ready is never
     /// thrown away, even if the token was cancelled.

@@ -186,7 +186,7 @@ impl Due {
 
 pin_project_lite::pin_project! {
     /// A future with a deadline, from [`timeout`], [`timeout_at`],
-    /// [`timeout_with`] or [`FutureExt::timeout`](crate::prelude::FutureExt::timeout).
+    /// [`timeout_with`] or [`FutureExt::timeout`](crate::FutureExt::timeout).
     ///
     /// - The inner future is polled first: a result that is ready is never
     ///   thrown away, even past the deadline.
