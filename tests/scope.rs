@@ -677,6 +677,78 @@ mod core {
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
     }
 
+    /// A panic payload whose own destructor panics.
+    struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("expected panic: the payload's destructor");
+        }
+    }
+
+    /// Panics with a [`Bomb`] when dropped.
+    struct PanicsABombOnDrop;
+
+    impl Drop for PanicsABombOnDrop {
+        fn drop(&mut self) {
+            std::panic::panic_any(Bomb);
+        }
+    }
+
+    /// The body's destructor panics with a payload whose destructor panics
+    /// too, as the scope tears down after a child's panic: the child's
+    /// panic is still the one resumed (the payload's replaced it).
+    #[test]
+    fn a_destructor_payload_never_replaces_the_childs_panic() {
+        quiet();
+        let message = block_on(panic_message_async(scope(async |s| {
+            let _guard = PanicsABombOnDrop;
+            panics_after_a_yield(s);
+            future::pending::<()>().await
+        })));
+        assert_eq!(message, "expected panic: core child");
+    }
+
+    /// A child whose destructor panics as the scope drops it still finishes
+    /// its handle: a sibling's destructor that looks at the handle sees it
+    /// finished (it stayed pending for good).
+    #[test]
+    fn a_child_whose_destructor_panics_finishes_its_handle() {
+        struct Peek<'a>(
+            Option<portasync::ScopedJoinHandle<'a, ()>>,
+            &'a std::sync::Mutex<Option<bool>>,
+        );
+        impl Drop for Peek<'_> {
+            fn drop(&mut self) {
+                if let Some(handle) = &self.0 {
+                    *self.1.lock().unwrap() = Some(handle.is_finished());
+                }
+            }
+        }
+        quiet();
+        let seen = std::sync::Mutex::new(None);
+        let message = panic_message(|| {
+            block_on(scope(async |s| {
+                let doomed = s.spawn(async {
+                    let _guard = PanicOnDrop;
+                    future::pending::<()>().await
+                });
+                yield_now().await; // `doomed` runs up to its await
+                // Spawned after `doomed`, so dropped after it.
+                let peek = Peek(Some(doomed), &seen);
+                s.spawn(async move {
+                    let _peek = peek;
+                    future::pending::<()>().await
+                })
+                .detach();
+                yield_now().await;
+                panic!("expected panic: core body");
+            }))
+        });
+        assert_eq!(message, "expected panic: core body");
+        assert_eq!(*seen.lock().unwrap(), Some(true));
+    }
+
     /// Spawns a child holding a probe when dropped.
     struct SpawnOnDrop<'s, 'env> {
         scope: &'s portasync::Scope<'s, 'env>,
@@ -1231,6 +1303,85 @@ mod miri {
         });
         assert_eq!(message, "expected panic: miri child");
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    }
+
+    /// A one-shot gate between threads.
+    #[derive(Default)]
+    struct Gate(std::sync::Mutex<bool>, std::sync::Condvar);
+
+    impl Gate {
+        fn open(&self) {
+            *self.0.lock().unwrap() = true;
+            self.1.notify_all();
+        }
+
+        fn wait(&self) {
+            let mut open = self.0.lock().unwrap();
+            while !*open {
+                open = self.1.wait(open).unwrap();
+            }
+        }
+    }
+
+    /// The body panics after a child did, with a payload whose destructor
+    /// panics too: the call still waits for a child that is running (it
+    /// unwound at once, and the child read the caller's freed stack).
+    #[test]
+    fn a_panicking_payload_still_waits_for_the_children() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("expected panic: the payload's destructor");
+            }
+        }
+        quiet();
+        let (started, release) = (Arc::new(Gate::default()), Arc::new(Gate::default()));
+        let running = Arc::new(AtomicUsize::new(0));
+        let (message, sum) = with_executor(|rt| {
+            // Lets the reader go a while after it started: with the wait,
+            // after the call would have unwound without it.
+            let releaser = {
+                let (started, release) = (started.clone(), release.clone());
+                std::thread::spawn(move || {
+                    started.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    release.open();
+                })
+            };
+            let data = vec![7u32; 16];
+            let sum = AtomicUsize::new(0);
+            let message = panic_message(|| {
+                scope_blocking(rt, |s| {
+                    let (data, sum, running) = (&data, &sum, running.clone());
+                    let (start, go) = (started.clone(), release.clone());
+                    s.spawn(async move {
+                        running.store(1, Ordering::SeqCst);
+                        start.open();
+                        go.wait(); // blocks its executor thread
+                        let total: u32 = data.iter().sum();
+                        sum.store(total as usize, Ordering::SeqCst);
+                        running.store(0, Ordering::SeqCst);
+                    })
+                    .detach();
+                    started.wait();
+                    let first = s.spawn(async { panic!("expected panic: the first child") });
+                    while !first.is_finished() {
+                        std::thread::yield_now();
+                    }
+                    drop(first);
+                    std::panic::panic_any(Bomb);
+                })
+            });
+            assert_eq!(
+                running.load(Ordering::SeqCst),
+                0,
+                "returned while a child ran"
+            );
+            releaser.join().unwrap();
+            (message, sum.load(Ordering::SeqCst))
+        });
+        assert_eq!(message, "expected panic: the first child");
+        assert_eq!(sum, 7 * 16);
     }
 }
 

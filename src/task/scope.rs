@@ -526,12 +526,14 @@ impl<F: Future> Future for Driver<'_, '_, '_, F> {
                 if let Err(payload) = polled {
                     // Everything in the scope goes, then the panic resumes:
                     // this one, not a destructor's on the way.
+                    // Every payload but this one is dropped where its
+                    // destructor (the user's) cannot unwind in its place.
                     let mut body = this.body.as_mut();
-                    drop(catch_unwind(AssertUnwindSafe(|| body.set(None))));
+                    crate::rt::discard(catch_unwind(AssertUnwindSafe(|| body.set(None))));
                     // A finished body's output too: dropped later, while
                     // unwinding, a panic of its destructor would abort.
                     crate::rt::discard(this.output.take());
-                    drop(this.children.drop_all());
+                    crate::rt::discard(this.children.drop_all());
                     resume_unwind(payload);
                 }
             }
@@ -806,10 +808,14 @@ impl<'scope, 'env> Children<'scope, 'env> {
 }
 
 /// Drops `value`, keeping the panic of its destructor in `panic` unless one
-/// is kept already.
+/// is kept already (a later payload is dropped where its own destructor
+/// cannot unwind).
 fn first_panic<T>(panic: &mut Option<Panic>, value: T) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
-        panic.get_or_insert(payload);
+        match panic {
+            None => *panic = Some(payload),
+            Some(_) => crate::rt::discard(payload),
+        }
     }
 }
 
@@ -824,7 +830,9 @@ impl Drop for Children<'_, '_> {
         // A destructor's panic goes on once everything is dropped, unless
         // one is unwinding already (a second would abort).
         if let Some(payload) = panic {
-            if !std::thread::panicking() {
+            if std::thread::panicking() {
+                crate::rt::discard(payload);
+            } else {
                 resume_unwind(payload);
             }
         }

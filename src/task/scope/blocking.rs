@@ -86,6 +86,9 @@ where
         _scope: PhantomData,
         _env: PhantomData,
     };
+    // Waits for every erased future on every way out of here, an unwind
+    // included: they borrow for `'scope`.
+    let all_dropped = WaitForAll(&scope.shared);
     let output = match catch_unwind(AssertUnwindSafe(|| body(&scope))) {
         Ok(output) => Some(output),
         Err(payload) => {
@@ -94,7 +97,7 @@ where
         }
     };
     // Not one erased future outlives this line (see the module doc).
-    scope.shared.wait();
+    drop(all_dropped);
     let first_panic = scope.shared.lock().panic.take();
     match (output, first_panic) {
         (Some(output), None) => output,
@@ -367,14 +370,22 @@ impl Shared {
         drop(handles);
     }
 
-    /// Records the first panic (of a child or the body) and cancels.
+    /// Records the first panic (of a child or the body) and cancels. A
+    /// later payload is dropped where its destructor cannot unwind (it is
+    /// the user's, and may panic): as `std::thread::scope` does, nothing
+    /// here unwinds past the wait for the children.
     fn panicked(&self, payload: Panic) {
-        {
+        let later = {
             let mut state = self.lock();
-            if state.panic.is_none() {
-                state.panic = Some(payload);
+            match state.panic {
+                None => {
+                    state.panic = Some(payload);
+                    None
+                }
+                Some(_) => Some(payload),
             }
-        }
+        };
+        crate::rt::discard(later);
         self.cancel();
     }
 
@@ -387,6 +398,20 @@ impl Shared {
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+    }
+}
+
+/// Waits, when dropped, until every erased future of the scope has been
+/// dropped; while unwinding, it cancels them first (catching a panic of
+/// that), so that the wait ends.
+struct WaitForAll<'a>(&'a Shared);
+
+impl Drop for WaitForAll<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            crate::rt::discard(catch_unwind(AssertUnwindSafe(|| self.0.cancel())));
+        }
+        self.0.wait();
     }
 }
 

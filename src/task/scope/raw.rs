@@ -35,14 +35,15 @@
 //! [`scope_blocking`](super::scope_blocking): erasing a child's lifetime so
 //! that a runtime can spawn it.
 //!
-//! Miri runs over all of it: `tests/scope.rs`, modules `core` and `miri`.
+//! Miri runs over all of it: `tests/scope.rs`, modules `core` and `miri`
+//! (a step of `.ci/run`).
 
 use super::ReadyQueue;
 use super::blocking::{BlockingScope, InsideChild, Live};
 use std::cell::UnsafeCell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 // loom's under `--cfg portasync_loom` (the models at the end of this file);
@@ -340,7 +341,14 @@ where
         };
         // Finished: its wakers do nothing from now on.
         self.header.state.store(QUEUED, Ordering::Release);
-        *slot = None;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| *slot = None)) {
+            // Its destructor panicked: the child panicked after all. Its
+            // handle is finished without a value, as for any panic, and
+            // the panic goes on to the scope.
+            crate::rt::discard(value);
+            self.output.finish(None);
+            resume_unwind(payload);
+        }
         self.output.finish(Some(value));
         Polled::Finished
     }
@@ -351,10 +359,14 @@ where
         // Stale wakers do nothing from now on.
         self.header.state.store(QUEUED, Ordering::Release);
         // In place, as pinning demands; if the drop panics, the assignment
-        // still leaves `None` behind.
-        *slot = None;
+        // still leaves `None` behind, and the handle is finished before the
+        // panic goes on.
+        let dropped = catch_unwind(AssertUnwindSafe(|| *slot = None));
         if !self.output.is_done() {
             self.output.finish(None);
+        }
+        if let Err(payload) = dropped {
+            resume_unwind(payload);
         }
     }
 }
@@ -501,10 +513,12 @@ impl Erased {
         // only `scope_blocking` makes a `BlockingScope`). `Erased` owns the
         // future and counts it down from `live` only after dropping it, and
         // `scope_blocking` waits for `scope.shared`'s count to reach zero on
-        // every path before returning or resuming a panic. Whatever the
-        // executor does with the task (run it, cancel it, shut down), the
-        // future is dropped before its borrows end, or never touched again
-        // if the executor leaks it (then the wait never ends).
+        // every path out of it before returning or resuming a panic: a
+        // guard made before the body runs waits when dropped, so an unwind
+        // from anywhere after it (a panic payload's destructor, say) waits
+        // too. Whatever the executor does with the task (run it, cancel it,
+        // shut down), the future is dropped before its borrows end, or never
+        // touched again if the executor leaks it (then the wait never ends).
         let future: Pin<Box<dyn Future<Output = ()> + Send + 'static>> =
             unsafe { std::mem::transmute(child) };
         Self {
