@@ -557,42 +557,21 @@ mod manual {
     /// on from that error's own source: each message is printed once.
     #[test]
     fn the_error_chain_repeats_no_message() {
-        #[derive(Debug)]
-        struct Cause;
-        impl std::fmt::Display for Cause {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("connection refused")
-            }
-        }
-        impl std::error::Error for Cause {}
-        #[derive(Debug)]
-        struct Unavailable(Cause);
-        impl std::fmt::Display for Unavailable {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("service unavailable")
-            }
-        }
-        impl std::error::Error for Unavailable {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                Some(&self.0)
-            }
-        }
-
+        use crate::common::{Cause, WithCause, chain};
         let err = block_on(
-            retry(|| async { Err::<(), _>(Unavailable(Cause)) })
-                .max_attempts(1)
-                .timer(ManualClock::new())
-                .into_future(),
+            retry(|| async {
+                Err::<(), _>(WithCause(
+                    "service unavailable",
+                    Cause("connection refused"),
+                ))
+            })
+            .max_attempts(1)
+            .timer(ManualClock::new())
+            .into_future(),
         )
         .unwrap_err();
-        let mut chain = Vec::new();
-        let mut next: Option<&dyn std::error::Error> = Some(&err);
-        while let Some(error) = next {
-            chain.push(error.to_string());
-            next = error.source();
-        }
         assert_eq!(
-            chain,
+            chain(&err),
             [
                 "gave up after 1 attempt (max attempts): service unavailable",
                 "connection refused"

@@ -636,40 +636,14 @@ task_suite!(auto_in_tokio, crate::common::AutoInTokio);
 #[cfg(feature = "smol")]
 #[test]
 fn group_error_chain_repeats_no_message() {
-    #[derive(Debug)]
-    struct Cause;
-    impl std::fmt::Display for Cause {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("disk full")
-        }
-    }
-    impl std::error::Error for Cause {}
-    #[derive(Debug)]
-    struct SaveFailed(Cause);
-    impl std::fmt::Display for SaveFailed {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("could not save")
-        }
-    }
-    impl std::error::Error for SaveFailed {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-
+    use common::{Cause, WithCause, chain};
     let err = futures_lite::future::block_on(async {
         let mut group = portasync::TaskGroup::with_runtime(portasync::rt::Smol::global());
-        group.spawn(async { Err::<(), _>(SaveFailed(Cause)) });
+        group.spawn(async { Err::<(), _>(WithCause("could not save", Cause("disk full"))) });
         group.try_join().await.unwrap_err()
     });
-    let mut chain = Vec::new();
-    let mut next: Option<&dyn std::error::Error> = Some(&err);
-    while let Some(error) = next {
-        chain.push(error.to_string());
-        next = error.source();
-    }
     assert_eq!(
-        chain,
+        chain(&err),
         ["1 task failed, 0 cancelled: could not save", "disk full"]
     );
 }

@@ -284,3 +284,43 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
         unsafe { std::alloc::System.dealloc(ptr, layout) }
     }
 }
+
+/// An error whose message is its first field and whose source is a second
+/// error with the message of the second: for chains of causes.
+#[derive(Debug)]
+pub struct WithCause(pub &'static str, pub Cause);
+
+/// The cause in a [`WithCause`].
+#[derive(Debug)]
+pub struct Cause(pub &'static str);
+
+impl std::fmt::Display for WithCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for WithCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.1)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Cause {}
+
+/// The messages of `error` and of its chain of sources, outermost first.
+pub fn chain(error: &dyn std::error::Error) -> Vec<String> {
+    let mut messages = Vec::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        messages.push(error.to_string());
+        next = error.source();
+    }
+    messages
+}
