@@ -1305,6 +1305,40 @@ mod miri {
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
     }
 
+    /// Called from a destructor while another panic unwinds, the scope
+    /// returns normally: its detached children run to their end, not
+    /// cancelled as if it were unwinding itself.
+    #[test]
+    fn children_run_when_called_during_an_unwind() {
+        struct RunsAScope<'a>(&'a Smol, &'a AtomicUsize);
+        impl Drop for RunsAScope<'_> {
+            fn drop(&mut self) {
+                let done = self.1;
+                scope_blocking(self.0, |s| {
+                    for _ in 0..4 {
+                        s.spawn(async {
+                            for _ in 0..3 {
+                                future::yield_now().await;
+                            }
+                            done.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .detach();
+                    }
+                });
+            }
+        }
+        quiet();
+        let done = AtomicUsize::new(0);
+        with_executor(|rt| {
+            let message = panic_message(|| {
+                let _guard = RunsAScope(rt, &done);
+                panic!("expected panic: outside the scope");
+            });
+            assert_eq!(message, "expected panic: outside the scope");
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 4, "children cancelled");
+    }
+
     /// A one-shot gate between threads.
     #[derive(Default)]
     struct Gate(std::sync::Mutex<bool>, std::sync::Condvar);

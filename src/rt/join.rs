@@ -528,11 +528,15 @@ impl<T> Drop for Outcome<T> {
 
 /// Drops `value`, catching a panic of its destructor (the panic hook has
 /// reported it): for values nobody will see, dropped where a panic must
-/// not unwind.
+/// not unwind. That panic's payload is forgotten, not dropped: its own
+/// destructor could panic in turn (a leak in that odd case, where std would
+/// abort the process).
 pub(crate) fn discard<V>(value: V) {
-    drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        move || drop(value),
-    )));
+    if let Err(payload) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)))
+    {
+        std::mem::forget(payload);
+    }
 }
 
 /// Drops a future where it is pinned; a panic of its destructor is returned

@@ -19,9 +19,9 @@
 //! future's, which is what lets it update its waker or cancel under the
 //! lock. A vacated slot keeps its cell for the next waiter when nobody else
 //! holds it any more (one still held by a granted future that has not
-//! looked yet goes to the back of the vacant list), so a steady stream of
-//! waiters allocates nothing once the slab has grown to its peak: the most
-//! waiters at once, plus the granted futures not yet polled.
+//! looked yet goes to the back of the vacant list, see `Queue::reusable`),
+//! so a steady stream of waiters allocates nothing once the slab has grown
+//! to its peak, one slot more than the most waiters at once.
 //!
 //! No waker is cloned, woken or dropped while the lock is held: a waker whose
 //! methods call back into the semaphore cannot deadlock it.
@@ -1594,37 +1594,55 @@ impl Queue {
         (key, CellArc::clone(&self.slots[key].outcome))
     }
 
-    /// Takes a vacant slot whose outcome nobody else holds any more off the
-    /// vacant list, oldest first. A slot whose last waiter has not looked
-    /// at its outcome yet goes to the back of the list instead, and the next
-    /// one is tried; after two such, the caller adds a slot. So a steady
-    /// hand-over (a waiter granted, the next one queued, then the granted
-    /// one polled) settles on two slots that take turns, and allocates
-    /// nothing; and a slot whose outcome is never looked at (a granted
-    /// future kept unpolled) costs one try now and then, not a slot per
-    /// waiter.
+    /// Takes a vacant slot off the vacant list for a new waiter, oldest
+    /// first, preferring one whose outcome cell nobody else holds any more
+    /// (its last waiter was granted and has not looked yet otherwise):
+    ///
+    /// - The only vacant slot, held: none (the caller adds a slot). So a
+    ///   steady hand-over (a waiter granted, the next one queued, then the
+    ///   granted one polled) settles on two slots that take turns, and
+    ///   allocates nothing.
+    /// - Else a held slot goes to the back of the list and the next is
+    ///   tried; after two held in a row, the one at the front is taken with
+    ///   a cell of its own (one allocation, no new slot). So granted
+    ///   futures kept unpolled never make the slab grow: it stays within
+    ///   one slot of the most waiters at once.
     fn reusable(&mut self) -> Option<usize> {
+        let first = self.vacant_head;
+        if first == NIL || (self.vacant_tail == first && self.is_held(first)) {
+            return None;
+        }
         for _ in 0..2 {
             let key = self.vacant_head;
-            if key == NIL {
-                return None;
+            if !self.is_held(key) {
+                return Some(self.take_vacant());
             }
-            let held = CellArc::get_mut(&mut self.slots[key].outcome).is_none();
-            if held && self.vacant_tail == key {
-                return None; // the only vacant slot: it stays where it is
+            if self.vacant_tail != key {
+                self.vacant_head = self.slots[key].next;
+                self.slots[key].next = NIL;
+                self.slots[self.vacant_tail].next = key;
+                self.vacant_tail = key;
             }
-            self.vacant_head = self.slots[key].next;
-            self.slots[key].next = NIL;
-            if !held {
-                if self.vacant_head == NIL {
-                    self.vacant_tail = NIL;
-                }
-                return Some(key);
-            }
-            self.slots[self.vacant_tail].next = key;
-            self.vacant_tail = key;
         }
-        None
+        let key = self.take_vacant();
+        self.slots[key].outcome = CellArc::new(Outcome(AtomicUsize::new(WAITING)));
+        Some(key)
+    }
+
+    /// Whether the last waiter of vacant slot `key` still holds its cell.
+    fn is_held(&mut self, key: usize) -> bool {
+        CellArc::get_mut(&mut self.slots[key].outcome).is_none()
+    }
+
+    /// Takes the slot at the front of the vacant list off it.
+    fn take_vacant(&mut self) -> usize {
+        let key = self.vacant_head;
+        self.vacant_head = self.slots[key].next;
+        self.slots[key].next = NIL;
+        if self.vacant_head == NIL {
+            self.vacant_tail = NIL;
+        }
+        key
     }
 
     /// Takes a queued slot out of the FIFO order.
@@ -1707,5 +1725,32 @@ mod tests {
         assert!(!slow(&semaphore), "the empty queue still takes the lock");
         drop(held);
         assert_eq!(semaphore.available_permits(), 1);
+    }
+
+    /// Granted futures kept unpolled (holding their slots' cells) do not
+    /// make the slab grow as waiters come and go.
+    #[test]
+    fn unpolled_grants_do_not_grow_the_slab() {
+        let semaphore = Semaphore::new(3);
+        let mut cx = Context::from_waker(Waker::noop());
+        let held = semaphore.try_acquire_many(3).unwrap();
+        let (mut a, mut b) = (semaphore.acquire(), semaphore.acquire());
+        assert!(Pin::new(&mut a).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut b).poll(&mut cx).is_pending());
+        drop(held); // `a` and `b` granted, kept, never polled again
+        let mut permit = semaphore.try_acquire().unwrap();
+        for _ in 0..10_000 {
+            let mut next = semaphore.acquire();
+            assert!(Pin::new(&mut next).poll(&mut cx).is_pending());
+            drop(permit);
+            let Poll::Ready(granted) = Pin::new(&mut next).poll(&mut cx) else {
+                panic!("the released permit went to `next`")
+            };
+            permit = granted.unwrap();
+        }
+        let slots = semaphore.lock().slots.len();
+        assert!(slots <= 4, "{slots} slots after 10,000 hand-overs");
+        drop((a, b, permit));
+        assert_eq!(semaphore.available_permits(), 3);
     }
 }

@@ -88,7 +88,10 @@ where
     };
     // Waits for every erased future on every way out of here, an unwind
     // included: they borrow for `'scope`.
-    let all_dropped = WaitForAll(&scope.shared);
+    let mut all_dropped = WaitForAll {
+        shared: &scope.shared,
+        returning: false,
+    };
     let output = match catch_unwind(AssertUnwindSafe(|| body(&scope))) {
         Ok(output) => Some(output),
         Err(payload) => {
@@ -97,6 +100,7 @@ where
         }
     };
     // Not one erased future outlives this line (see the module doc).
+    all_dropped.returning = true;
     drop(all_dropped);
     let first_panic = scope.shared.lock().panic.take();
     match (output, first_panic) {
@@ -402,16 +406,22 @@ impl Shared {
 }
 
 /// Waits, when dropped, until every erased future of the scope has been
-/// dropped; while unwinding, it cancels them first (catching a panic of
-/// that), so that the wait ends.
-struct WaitForAll<'a>(&'a Shared);
+/// dropped; dropped by an unwind, it cancels them first (catching a panic
+/// of that), so that the wait ends.
+struct WaitForAll<'a> {
+    shared: &'a Shared,
+    /// Set on the way out that returns. Not `thread::panicking()`: a call
+    /// from a destructor during another panic returns normally, and its
+    /// children must run to their end, not be cancelled.
+    returning: bool,
+}
 
 impl Drop for WaitForAll<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            crate::rt::discard(catch_unwind(AssertUnwindSafe(|| self.0.cancel())));
+        if !self.returning {
+            crate::rt::discard(catch_unwind(AssertUnwindSafe(|| self.shared.cancel())));
         }
-        self.0.wait();
+        self.shared.wait();
     }
 }
 
