@@ -1603,8 +1603,9 @@ impl Queue {
     ///   granted one polled) settles on two slots that take turns, and
     ///   allocates nothing.
     /// - Else a held slot goes to the back of the list and the next is
-    ///   tried; after two held in a row, the one at the front is taken with
-    ///   a cell of its own (one allocation, no new slot). So granted
+    ///   tried; after two held in a row, the one at the front is taken,
+    ///   with a cell of its own if it is held too (one allocation, no new
+    ///   slot). So granted
     ///   futures kept unpolled never make the slab grow: it stays within
     ///   one slot of the most waiters at once.
     fn reusable(&mut self) -> Option<usize> {
@@ -1625,7 +1626,10 @@ impl Queue {
             }
         }
         let key = self.take_vacant();
-        self.slots[key].outcome = CellArc::new(Outcome(AtomicUsize::new(WAITING)));
+        // With three or more vacant, the front one has not been looked at.
+        if self.is_held(key) {
+            self.slots[key].outcome = CellArc::new(Outcome(AtomicUsize::new(WAITING)));
+        }
         Some(key)
     }
 
