@@ -528,14 +528,15 @@ impl<T> Drop for Outcome<T> {
 
 /// Drops `value`, catching a panic of its destructor (the panic hook has
 /// reported it): for values nobody will see, dropped where a panic must
-/// not unwind. That panic's payload is forgotten, not dropped: its own
-/// destructor could panic in turn (a leak in that odd case, where std would
-/// abort the process).
+/// not unwind. That panic's payload is dropped the same way; should its
+/// destructor panic too, the payload of that is forgotten (a leak in that
+/// odd case, where std would abort the process).
 pub(crate) fn discard<V>(value: V) {
-    if let Err(payload) =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)))
-    {
-        std::mem::forget(payload);
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 
