@@ -726,9 +726,14 @@ impl Gcra {
         }
     }
 
-    /// Whether the bucket is full again (nothing booked) at `now`.
-    pub(super) fn is_idle(tat: u128, now: u128) -> bool {
-        tat <= now
+    /// Whether the bucket at `tat` answers as a new one does from `now` on.
+    /// A check starts from `tat` while `tat` is behind by less than a
+    /// nanosecond (the rest of that nanosecond's cells, at rates above one
+    /// per nanosecond), and from its own reading otherwise, as a new bucket
+    /// does; readings are whole nanoseconds, so after `now` the next is a
+    /// nanosecond on.
+    pub(super) fn is_idle(&self, tat: u128, now: u128) -> bool {
+        tat == now || tat.saturating_add(self.per_nano) <= now
     }
 
     /// `ticks` of `self` in ticks of `to`, rounded up (a time) or down (an

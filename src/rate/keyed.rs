@@ -278,14 +278,14 @@ impl<K: Hash + Eq + Clone> Keys<K> {
 
     /// Keeps only the keys whose bucket is not full at `now`, and gives back
     /// spare memory once the map is mostly empty.
-    fn retain_recent(&mut self, now: u128) {
+    fn retain_recent(&mut self, gcra: &Gcra, now: u128) {
         match self {
             Keys::Narrow(map) => {
-                map.retain(|_, tat| !Gcra::is_idle(u128::from(*tat), now));
+                map.retain(|_, tat| !gcra.is_idle(u128::from(*tat), now));
                 shrink(map);
             }
             Keys::Wide(map) => {
-                map.retain(|_, tat| !Gcra::is_idle(tat.get(), now));
+                map.retain(|_, tat| !gcra.is_idle(tat.get(), now));
                 shrink(map);
             }
         }
@@ -656,8 +656,11 @@ where
 
     /// Drops every key whose bucket is full again, and gives back the map's
     /// spare memory when it has shrunk well below its capacity. No answer
-    /// changes: an absent key has a full bucket. Keys with waiters whose turn
-    /// has not come stay.
+    /// changes: an absent key has a full bucket. (At rates above one per
+    /// nanosecond, a bucket that filled up part-way through the last
+    /// nanosecond still holds the rest of that nanosecond's cells, so it
+    /// stays until the next.) Keys with waiters whose turn has not come
+    /// stay.
     ///
     /// Takes the lock for one pass over the map: O(keys).
     ///
@@ -683,8 +686,9 @@ where
         let nanos = self.shared.origin.read(&self.shared.timer);
         let mut state = lock(&self.shared.state);
         state.latest = state.latest.max(nanos);
-        let now = state.gcra.ticks(nanos);
-        state.keys.retain_recent(now);
+        let gcra = state.gcra;
+        let now = gcra.ticks(nanos);
+        state.keys.retain_recent(&gcra, now);
         shrink(&mut state.waiting);
     }
 
