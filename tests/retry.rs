@@ -20,6 +20,20 @@ mod manual {
     use std::time::Duration;
 
     const MS: Duration = Duration::from_millis(1);
+    const SEC: Duration = Duration::from_secs(1);
+
+    /// One attempt that sleeps `delay` on `clock`, then gives `output`.
+    fn slow_attempt<T, E>(
+        clock: &ManualClock,
+        delay: Duration,
+        output: Result<T, E>,
+    ) -> impl Future<Output = Result<T, E>> + use<T, E> {
+        let clock = clock.clone();
+        async move {
+            clock.sleep(delay).await;
+            output
+        }
+    }
 
     fn poll<F: Future>(future: &mut Pin<Box<F>>) -> Poll<F::Output> {
         future
@@ -308,16 +322,10 @@ mod manual {
         let clock = ManualClock::new();
         let sleeper = clock.clone();
         let mut future = Box::pin(
-            retry(move || {
-                let sleeper = sleeper.clone();
-                async move {
-                    sleeper.sleep(Duration::from_secs(10)).await;
-                    Ok::<_, String>("slow but fine")
-                }
-            })
-            .max_elapsed(Duration::from_secs(1))
-            .timer(clock.clone())
-            .into_future(),
+            retry(move || slow_attempt(&sleeper, 10 * SEC, Ok::<_, String>("slow but fine")))
+                .max_elapsed(Duration::from_secs(1))
+                .timer(clock.clone())
+                .into_future(),
         );
         assert!(poll(&mut future).is_pending());
         clock.advance(Duration::from_secs(10));
@@ -504,11 +512,7 @@ mod manual {
         let mut future = Box::pin(
             retry(move || {
                 *counter.borrow_mut() += 1;
-                let sleeper = sleeper.clone();
-                async move {
-                    sleeper.sleep(Duration::MAX).await;
-                    Ok::<(), std::io::Error>(())
-                }
+                slow_attempt(&sleeper, Duration::MAX, Ok::<(), std::io::Error>(()))
             })
             .attempt_timeout(Duration::from_secs(1))
             .backoff(Backoff::constant(Duration::ZERO))
@@ -535,16 +539,10 @@ mod manual {
         let clock = ManualClock::new();
         let sleeper = clock.clone();
         let mut future = Box::pin(
-            retry(move || {
-                let sleeper = sleeper.clone();
-                async move {
-                    sleeper.sleep(Duration::from_secs(1)).await;
-                    Ok::<_, std::io::Error>(7)
-                }
-            })
-            .attempt_timeout(Duration::from_secs(60))
-            .timer(clock.clone())
-            .into_future(),
+            retry(move || slow_attempt(&sleeper, SEC, Ok::<_, std::io::Error>(7)))
+                .attempt_timeout(Duration::from_secs(60))
+                .timer(clock.clone())
+                .into_future(),
         );
         assert!(poll(&mut future).is_pending());
         assert_eq!(clock.sleepers(), 2, "the attempt's sleep and its timeout");

@@ -664,12 +664,7 @@ mod core {
         quiet();
         let dropped = AtomicUsize::new(0);
         let message = block_on(panic_message_async(scope(async |s| {
-            let probe = Probe(&dropped);
-            s.spawn(async move {
-                let _probe = probe;
-                future::pending::<()>().await
-            })
-            .detach();
+            holds(s, Probe(&dropped));
             yield_now().await;
             panic!("expected panic: core body");
         })));
@@ -735,12 +730,7 @@ mod core {
                 });
                 yield_now().await; // `doomed` runs up to its await
                 // Spawned after `doomed`, so dropped after it.
-                let peek = Peek(Some(doomed), &seen);
-                s.spawn(async move {
-                    let _peek = peek;
-                    future::pending::<()>().await
-                })
-                .detach();
+                holds(s, Peek(Some(doomed), &seen));
                 yield_now().await;
                 panic!("expected panic: core body");
             }))
@@ -758,13 +748,7 @@ mod core {
     impl Drop for SpawnOnDrop<'_, '_> {
         fn drop(&mut self) {
             // Never polled: the probe must be in it from the start.
-            let probe = Probe(self.dropped);
-            self.scope
-                .spawn(async move {
-                    let _probe = probe;
-                    future::pending::<()>().await
-                })
-                .detach();
+            holds(self.scope, Probe(self.dropped));
         }
     }
 
@@ -782,6 +766,16 @@ mod core {
     fn panics_when_dropped<'s>(s: &'s portasync::Scope<'s, '_>) {
         s.spawn(async {
             let _guard = PanicOnDrop;
+            future::pending::<()>().await
+        })
+        .detach();
+    }
+
+    /// A child that holds `value` from the start (polled or not) until it
+    /// is dropped.
+    fn holds<'s, V: Send + 's>(s: &'s portasync::Scope<'s, '_>, value: V) {
+        s.spawn(async move {
+            let _value = value;
             future::pending::<()>().await
         })
         .detach();
@@ -1242,22 +1236,26 @@ mod miri {
         assert!(data.iter().all(|&n| n == 2));
     }
 
+    /// A `scope_blocking` with four detached children, each counting in
+    /// `done` after a few yields: it returns once all four have.
+    fn four_detached_children(rt: &Smol, done: &AtomicUsize) {
+        scope_blocking(rt, |s| {
+            for _ in 0..4 {
+                s.spawn(async {
+                    for _ in 0..3 {
+                        future::yield_now().await;
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+                .detach();
+            }
+        });
+    }
+
     #[test]
     fn a_dropped_handle_is_still_waited_for() {
         let done = AtomicUsize::new(0);
-        with_executor(|rt| {
-            scope_blocking(rt, |s| {
-                for _ in 0..4 {
-                    s.spawn(async {
-                        for _ in 0..3 {
-                            future::yield_now().await;
-                        }
-                        done.fetch_add(1, Ordering::SeqCst);
-                    })
-                    .detach();
-                }
-            });
-        });
+        with_executor(|rt| four_detached_children(rt, &done));
         assert_eq!(done.load(Ordering::SeqCst), 4);
     }
 
@@ -1313,18 +1311,7 @@ mod miri {
         struct RunsAScope<'a>(&'a Smol, &'a AtomicUsize);
         impl Drop for RunsAScope<'_> {
             fn drop(&mut self) {
-                let done = self.1;
-                scope_blocking(self.0, |s| {
-                    for _ in 0..4 {
-                        s.spawn(async {
-                            for _ in 0..3 {
-                                future::yield_now().await;
-                            }
-                            done.fetch_add(1, Ordering::SeqCst);
-                        })
-                        .detach();
-                    }
-                });
+                four_detached_children(self.0, self.1);
             }
         }
         quiet();
