@@ -9,10 +9,21 @@ mod common;
 
 #[allow(dead_code)]
 mod suite {
-    use crate::common::{Dropped, drop_probe, quiet_expected_panics, within};
+    use crate::common::{Dropped, counter, drop_probe, quiet_expected_panics, within};
     use futures_lite::future;
     use portasync::rt::{JoinHandle, Runtime};
+    use std::pin::Pin;
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
+
+    /// Polls a handle once with `waker`.
+    fn poll<T>(
+        handle: &mut JoinHandle<T>,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<Result<T, portasync::rt::JoinError>> {
+        use std::future::Future;
+        Pin::new(handle).poll(&mut std::task::Context::from_waker(waker))
+    }
 
     pub(crate) async fn output_arrives<R: Runtime>(rt: R) {
         let handle = rt.spawn(async { 6 * 7 });
@@ -253,6 +264,38 @@ mod suite {
         );
     }
 
+    /// A look at an aborted handle between its polls (`is_finished`, or its
+    /// `Debug`) keeps the waker of the last poll: whoever awaits the handle
+    /// is woken once the task has stopped. On smol the look filed a no-op
+    /// waker in its place, and the awaiting task waited for good (from a
+    /// review).
+    pub(crate) async fn a_look_between_polls_keeps_the_waker<R: Runtime>(rt: R) {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = async_channel::bounded(1);
+        // Its one poll holds the executor until released, so that the
+        // cancel cannot complete before the look.
+        let mut handle = rt.spawn(future::poll_fn(move |_| {
+            started_tx.send_blocking(()).unwrap();
+            hold.recv().unwrap();
+            std::task::Poll::<()>::Pending
+        }));
+        within(started.recv()).await.unwrap();
+        handle.abort();
+        let (woken, waker) = counter();
+        assert!(poll(&mut handle, &waker).is_pending());
+        assert!(!handle.is_finished());
+        assert!(format!("{handle:?}").contains("JoinHandle"));
+        release.send(()).unwrap();
+        within(async {
+            while woken.0.load(Ordering::SeqCst) == 0 {
+                future::yield_now().await;
+            }
+        })
+        .await;
+        let output = poll(&mut handle, &waker);
+        assert!(matches!(output, std::task::Poll::Ready(Err(e)) if e.is_cancelled()));
+    }
+
     /// Panics when dropped.
     struct PanicOnDrop;
 
@@ -442,6 +485,7 @@ macro_rules! conformance {
                 spawn_blocking_abort_while_running,
                 spawn_blocking_abort_is_final,
                 abort_during_the_last_poll_cancels,
+                a_look_between_polls_keeps_the_waker,
                 a_destructor_panic_arrives,
                 a_destructor_panic_while_aborting_cancels,
                 is_finished_means_ready,

@@ -267,7 +267,11 @@ type Cancelling<T> = Pin<Box<dyn Future<Output = Option<Outcome<T>>> + Send>>;
 enum Slot<H, T> {
     Running(H),
     /// Cancellation started: resolves once the executor dropped the future.
-    Cancelling(Cancelling<T>),
+    /// With the waker of the handle's last poll: the native future keeps
+    /// only the waker it was last polled with, so a look that is not a
+    /// poll (`is_finished`) polls with that one again rather than
+    /// replacing it.
+    Cancelling(Cancelling<T>, Option<std::task::Waker>),
     /// Done, the output not yet taken; `None`: cancelled, or an aborted
     /// blocking closure we stopped waiting for.
     Stopped(Option<Outcome<T>>),
@@ -392,7 +396,7 @@ impl<T: Send + 'static> JoinHandle<T> {
 /// the handle is next polled. A finished task's output is kept.
 #[cfg(any(feature = "smol", feature = "async-std"))]
 fn start_cancel<H, T>(cancel: Cancelling<T>) -> Slot<H, T> {
-    let mut slot = Slot::Cancelling(cancel);
+    let mut slot = Slot::Cancelling(cancel, None);
     poll_cancel_now(&mut slot);
     slot
 }
@@ -403,11 +407,9 @@ fn poll_cancel_now<H, T>(slot: &mut Slot<H, T>) -> bool {
     match slot {
         Slot::Running(_) => false,
         Slot::Stopped(_) => true,
-        Slot::Cancelling(cancel) => {
-            match cancel
-                .as_mut()
-                .poll(&mut Context::from_waker(std::task::Waker::noop()))
-            {
+        Slot::Cancelling(cancel, waker) => {
+            let waker = waker.as_ref().unwrap_or(std::task::Waker::noop());
+            match cancel.as_mut().poll(&mut Context::from_waker(waker)) {
                 Poll::Ready(output) => {
                     *slot = Slot::Stopped(output);
                     true
@@ -491,7 +493,12 @@ where
 {
     let output = match &mut *lock(slot) {
         Slot::Running(handle) => std::task::ready!(Pin::new(handle).poll(cx)),
-        Slot::Cancelling(cancel) => std::task::ready!(cancel.as_mut().poll(cx)),
+        Slot::Cancelling(cancel, waker) => {
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+            std::task::ready!(cancel.as_mut().poll(cx))
+        }
         Slot::Stopped(output) => output.take(),
     };
     // `None`: cancelled, or the executor dropped the task unfinished.
