@@ -693,6 +693,34 @@ mod graceful_on_manual_clock {
     }
 }
 
+/// A child aborted through its handle before a graceful shutdown, with that
+/// cancellation not yet joined, is counted among the aborted.
+#[cfg(all(feature = "test-util", feature = "smol"))]
+#[test]
+fn a_child_aborted_by_its_handle_counts_as_aborted() {
+    use crate::common::{ManualTime, within};
+    use futures_lite::future;
+    let rt = ManualTime {
+        spawner: portasync::rt::Smol::global(),
+        clock: portasync::rt::ManualClock::new(),
+    };
+    future::block_on(async {
+        let mut group = portasync::TaskGroup::with_runtime(rt);
+        let handle = group.spawn(future::pending::<()>());
+        handle.abort();
+        within(async {
+            while !handle.is_finished() {
+                future::yield_now().await;
+            }
+        })
+        .await;
+        let grace = std::time::Duration::from_secs(10);
+        let report = within(group.shutdown_graceful(grace)).await;
+        assert_eq!(report.aborted(), 1);
+        assert!(report.finished().is_empty());
+    });
+}
+
 /// Only tokio's runtimes shut down under a living group: what is spawned
 /// on one that has is dropped at once, inside the spawn.
 #[cfg(feature = "tokio")]

@@ -1665,8 +1665,9 @@ impl<T> Shutdown<T> {
         self.finished
     }
 
-    /// How many children were aborted: still running when the grace period
-    /// ended, or queued and never started.
+    /// How many children were cancelled: still running when the grace
+    /// period ended, queued and never started, or aborted earlier through
+    /// their [`AbortHandle`] with that cancellation not yet joined.
     ///
     /// # Examples
     ///
