@@ -2148,6 +2148,60 @@ mod manual {
         assert!(window.check().is_err());
     }
 
+    /// The window's clock ends 584 years after it was made: time then
+    /// stands still, and nothing past the limit is admitted however far
+    /// the timer moves on. (Every check was admitted there: the saturated
+    /// reading passed every saturated period end; from a review.)
+    #[test]
+    fn window_at_the_clocks_end_admits_no_more_than_its_limit() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(1, SEC, clock.clone());
+        clock.advance(600 * YEAR);
+        window.check().unwrap();
+        assert!(window.check().is_err());
+        clock.advance(YEAR);
+        assert!(window.check().is_err());
+    }
+
+    /// A period that ends past the clock's end never ends: a waiter for it
+    /// is not served when the timer moves centuries on, and a `wait_time`
+    /// past the end is exact (it saturated at 584 years; from a review).
+    #[test]
+    fn window_periods_past_the_clocks_end() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(1, Duration::MAX, clock.clone());
+        window.check().unwrap();
+        let (_, wakers, _) = counters(1);
+        let mut waiter = Box::pin(window.acquire());
+        assert!(poll(&mut waiter, &wakers[0]).is_pending());
+        clock.advance(600 * YEAR);
+        assert!(poll(&mut waiter, &wakers[0]).is_pending());
+        assert!(window.check().is_err());
+        assert_eq!(wait_of(window.check()), Duration::MAX);
+
+        let window = SlidingWindow::with_timer(1, 600 * YEAR, clock.clone());
+        window.check().unwrap();
+        assert_eq!(wait_of(window.check()), 600 * YEAR);
+    }
+
+    /// A waiter booked past the clock's end moves up when the one ahead of
+    /// it gives way.
+    #[test]
+    fn window_booking_past_the_end_moves_up_when_one_ahead_leaves() {
+        let clock = ManualClock::new();
+        let window = SlidingWindow::with_timer(2, Duration::MAX, clock.clone());
+        window.check().unwrap();
+        let (counters, wakers, _) = counters(2);
+        let mut both = Box::pin(window.acquire_n(2));
+        assert!(poll(&mut both, &wakers[0]).is_pending());
+        let mut one = Box::pin(window.acquire());
+        assert!(poll(&mut one, &wakers[1]).is_pending());
+        drop(both);
+        assert_eq!(counters[1].wakes.load(Ordering::SeqCst), 1);
+        assert!(matches!(poll(&mut one, &wakers[1]), Poll::Ready(())));
+        assert!(window.check().is_err());
+    }
+
     #[test]
     fn handles_are_send_sync_and_clones_share() {
         fn send_sync<T: Send + Sync>(_: &T) {}

@@ -68,6 +68,11 @@ use std::time::Duration;
 ///   they now fit, in order (each woken once more to book again).
 /// - **Memory**: one entry per distinct admission time in the last period,
 ///   at most `n`, plus one per waiter.
+/// - **Clock's end**: the window counts nanoseconds from when it was made,
+///   for 584 years. Past that, time stands still for it: no event leaves
+///   the window any more. A period that would end later never ends; a
+///   waiter that only such an end would serve waits until one ahead of it
+///   gives way.
 ///
 /// # Examples
 ///
@@ -99,11 +104,18 @@ struct Shared<T> {
     state: Mutex<Window>,
 }
 
+impl<T: Timer> Shared<T> {
+    /// The clock, in nanoseconds since the origin, short of [`NEVER`].
+    fn now(&self) -> u64 {
+        self.origin.read(&self.timer).min(NEVER - 1)
+    }
+}
+
 struct Window {
     limit: u32,
     period: Duration,
-    /// The period in nanoseconds, saturated: a period beyond 584 years never
-    /// ends on this clock.
+    /// The period in nanoseconds, saturated: an event whose period ends past
+    /// the clock's end ([`NEVER`]) stays in every later window.
     span: u64,
     runs: VecDeque<Run>,
     /// Events admitted before the first run kept. Only differences of the
@@ -153,14 +165,27 @@ struct Run {
     total: u64,
 }
 
+/// A time the window's clock never reaches: its readings stop one
+/// nanosecond short, 584 years after the window was made. An event whose
+/// period would end later never leaves the window, and a booking at `NEVER`
+/// is not served until those ahead of it give way.
+const NEVER: u64 = u64::MAX;
+
+/// `time` on the window's clock: [`NEVER`] if it lies past the end.
+fn on_clock(time: u128) -> u64 {
+    u64::try_from(time).unwrap_or(NEVER)
+}
+
 impl Window {
     fn total(&self) -> u64 {
         self.runs.back().map_or(self.start, |run| run.total)
     }
 
     /// The first time at or after `now` (clamped) at which `n` more events
-    /// fit, forgetting the runs that can no longer matter.
-    fn earliest(&mut self, now: u64, n: u32) -> u64 {
+    /// fit, forgetting the runs that can no longer matter. Exact, so that a
+    /// `wait_time` past the clock's end is right too: [`on_clock`] gives it
+    /// on the clock.
+    fn earliest(&mut self, now: u64, n: u32) -> u128 {
         let now = now.max(self.last);
         self.last = now;
         while let Some(front) = self.runs.front().copied() {
@@ -175,7 +200,7 @@ impl Window {
         let must_pass = u64::from(self.limit - n) + 1;
         let (total, kept) = (self.total(), self.total() - self.start);
         if kept < must_pass {
-            return newest;
+            return u128::from(newest);
         }
         let index = total - must_pass;
         // A single event refused while nobody waits waits for the oldest
@@ -185,7 +210,8 @@ impl Window {
         } else {
             self.runs.partition_point(|run| run.total <= index)
         };
-        newest.max(self.runs[run].at.saturating_add(self.span))
+        let ends = u128::from(self.runs[run].at) + self.period.as_nanos();
+        ends.max(u128::from(newest))
     }
 
     fn admit(&mut self, at: u64, n: u32) {
@@ -231,7 +257,7 @@ impl Window {
     /// at or after `now`: `None` if that is now (they are admitted), else
     /// the waiter's id and time.
     fn book(&mut self, now: u64, n: u32, waker: &Waker) -> Option<(u64, u64)> {
-        let at = self.earliest(now, n);
+        let at = on_clock(self.earliest(now, n));
         self.admit(at, n);
         if at <= self.last {
             return None;
@@ -568,7 +594,7 @@ impl<T: Timer> SlidingWindow<T> {
     /// assert_eq!(window.check_n(11), Err(RateLimited::InsufficientCapacity(10)));
     /// ```
     pub fn check_n(&self, n: u32) -> Result<(), RateLimited> {
-        let nanos = self.shared.origin.read(&self.shared.timer);
+        let nanos = self.shared.now();
         let mut window = lock(&self.shared.state);
         if n > window.limit {
             return Err(RateLimited::InsufficientCapacity(window.limit));
@@ -577,11 +603,11 @@ impl<T: Timer> SlidingWindow<T> {
             return Ok(());
         }
         let at = window.earliest(nanos, n);
-        if at <= window.last {
-            window.admit(at, n);
+        if at <= u128::from(window.last) {
+            window.admit(on_clock(at), n);
             return Ok(());
         }
-        Err(NotUntil::new(self.shared.origin, nanos, u128::from(at), 1).into())
+        Err(NotUntil::new(self.shared.origin, nanos, at, 1).into())
     }
 
     /// Waits until one event fits, in FIFO order with the other waiters.
@@ -687,7 +713,7 @@ impl<T: Timer> SlidingWindow<T> {
     ) -> Poll<Result<(), InsufficientCapacity>> {
         let shared = &*self.shared;
         let mut turn = turn.project();
-        let nanos = shared.origin.read(&shared.timer);
+        let nanos = shared.now();
         let mut window = lock(&shared.state);
         let (id, at) = match *turn.booking {
             Some(Booking { id, .. }) => {
@@ -738,8 +764,14 @@ impl<T: Timer> SlidingWindow<T> {
                 booked
             }
         };
-        let at = u128::from(at);
         *turn.booking = Some(Booking { id });
+        if at == NEVER {
+            // No time of its own to wait for: it books again when one ahead
+            // gives way, which wakes it (its waker is filed).
+            turn.nap.set(Nap::Idle);
+            return Poll::Pending;
+        }
+        let at = u128::from(at);
         let sleep = || shared.origin.sleep(&shared.timer, at);
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
             return Poll::Pending;
@@ -756,7 +788,7 @@ impl<T: Timer> SlidingWindow<T> {
         let Some(Booking { id, .. }) = turn.project().booking.take() else {
             return;
         };
-        let nanos = self.shared.origin.read(&self.shared.timer);
+        let nanos = self.shared.now();
         let mut window = lock(&self.shared.state);
         window.last = window.last.max(nanos);
         let wake = window.remove(id, true);
@@ -923,10 +955,14 @@ mod tests {
             next_id: 0,
             cursor: None,
         };
-        for at in (0..100).step_by(10) {
-            assert_eq!(window.earliest(at, u32::MAX), at);
+        for at in (0..100u64).step_by(10) {
+            assert_eq!(window.earliest(at, u32::MAX), u128::from(at));
             window.admit(at, u32::MAX);
-            assert_eq!(window.earliest(at, 1), at + 10, "the window is full");
+            assert_eq!(
+                window.earliest(at, 1),
+                u128::from(at + 10),
+                "the window is full"
+            );
         }
         // Two bookings ahead; the first given back leaves room for one
         // event at once, behind the second booking.
