@@ -300,7 +300,8 @@ impl Origin {
 
     /// [`read`](Self::read), with the last subtraction left to the caller,
     /// who may fold it into one of its own.
-    #[inline]
+    // Always inlined: see `RateLimiter::check`.
+    #[inline(always)]
     fn reading<T: crate::rt::Timer>(&self, timer: &T) -> Reading {
         if let Some((counter, past_base)) = self.counter {
             if crate::rt::reads_counter(timer) {

@@ -926,7 +926,10 @@ impl<T: Timer> RateLimiter<T> {
     /// let refused = limiter.check().unwrap_err();
     /// assert!(refused.wait_time().as_secs() > 1700); // half an hour, less the time this took
     /// ```
-    #[inline]
+    // Inlined into the caller whole, with its clock reading: as a call (a
+    // generic one, too large for the inliner's own choice), a refused
+    // check cost about 19 ns here against governor's 11; inlined, 13 ns.
+    #[inline(always)]
     pub fn check(&self) -> Result<(), NotUntil> {
         let shared = &*self.shared;
         let reading = shared.origin.reading(&shared.timer);
@@ -938,13 +941,7 @@ impl<T: Timer> RateLimiter<T> {
                 earliest,
                 per_nano,
             )),
-            None => match shared.locked(reading.nanos(), 1) {
-                Ok(()) => Ok(()),
-                Err(RateLimited::NotUntil(not_until)) => Err(not_until),
-                Err(RateLimited::InsufficientCapacity(_)) => {
-                    unreachable!("every burst is at least 1")
-                }
-            },
+            None => check_one_locked(&shared.fast, &shared.state, shared.origin, reading.nanos()),
         }
     }
 
@@ -1224,6 +1221,23 @@ fn check_locked(
             Ok(())
         }
         Err((earliest, _)) => Err(NotUntil::new(origin, nanos, earliest, gcra.per_nano()).into()),
+    }
+}
+
+/// `check` for what [`Fast`] does not serve: out of line, so that the
+/// lock-free path needs no registers saved.
+#[cold]
+#[inline(never)]
+fn check_one_locked(
+    fast: &Fast,
+    state: &Mutex<State>,
+    origin: Origin,
+    nanos: u64,
+) -> Result<(), NotUntil> {
+    match check_locked(fast, state, origin, nanos, 1) {
+        Ok(()) => Ok(()),
+        Err(RateLimited::NotUntil(not_until)) => Err(not_until),
+        Err(RateLimited::InsufficientCapacity(_)) => unreachable!("every burst is at least 1"),
     }
 }
 
