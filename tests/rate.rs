@@ -2148,6 +2148,42 @@ mod manual {
         assert!(window.check().is_err());
     }
 
+    /// A waker whose `clone` panics as a waiter books leaves no booking
+    /// behind: the cells stay free (they stayed taken with nobody waiting
+    /// for them, and dropping the future gave nothing back; from a review).
+    #[test]
+    fn a_waker_whose_clone_panics_books_nothing() {
+        static ARMED: AtomicBool = AtomicBool::new(false);
+        crate::common::quiet_expected_panics();
+        let waker = crate::common::clone_panics(&ARMED);
+        let clock = ManualClock::new();
+        let quota = Quota::per_second(10).burst(1);
+        let direct = RateLimiter::with_timer(quota, clock.clone());
+        let keyed = KeyedRateLimiter::with_timer(quota, clock.clone());
+        direct.check().unwrap();
+        keyed.check(&1).unwrap();
+        ARMED.store(true, Ordering::SeqCst);
+        let mut one = Box::pin(direct.acquire());
+        let mut other = Box::pin(keyed.acquire(&1));
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll(&mut one, &waker)));
+        assert!(polled.is_err());
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll(&mut other, &waker)));
+        assert!(polled.is_err());
+        ARMED.store(false, Ordering::SeqCst);
+        drop((one, other));
+        clock.advance(100 * MS);
+        assert!(
+            direct.check().is_ok(),
+            "a booking with no waiter kept the cell"
+        );
+        assert!(
+            keyed.check(&1).is_ok(),
+            "a keyed booking with no waiter kept the cell"
+        );
+    }
+
     /// The window's clock ends 584 years after it was made: time then
     /// stands still, and nothing past the limit is admitted however far
     /// the timer moves on. (Every check was admitted there: the saturated

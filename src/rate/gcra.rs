@@ -514,7 +514,9 @@ impl Waiters {
 
     /// Queues a waiter served at `at`, whose booking moved `tat` by `size`;
     /// returns its id. `at` is no earlier than any queued waiter's.
-    pub(super) fn push(&mut self, at: u128, size: u128, waker: &Waker) -> u64 {
+    /// `waker` comes cloned: a waker's `clone` may panic, and the caller
+    /// clones it before it changes anything.
+    pub(super) fn push(&mut self, at: u128, size: u128, waker: Waker) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         // Times saturate at `u128::MAX` (a quota of `Duration::MAX` periods
@@ -533,7 +535,7 @@ impl Waiters {
             at: stored,
             size,
             armed: at,
-            waker: Some(waker.clone()),
+            waker: Some(waker),
         });
         id
     }
@@ -828,6 +830,9 @@ impl State {
                 (Booked::Now, 0)
             }
             Err((at, tat)) => {
+                // Cloned before anything changes: a waker's `clone` may
+                // panic, and cells booked with no waiter would stay taken.
+                let waker = waker.clone();
                 let size = tat - self.tat;
                 self.tat = tat;
                 (Booked::Later(at), self.queue.push(at, size, waker))

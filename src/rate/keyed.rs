@@ -357,8 +357,10 @@ impl<K: Hash + Eq + Clone> State<K> {
     /// Moves `key`'s state to `end` and queues a waiter served at `at`;
     /// returns its id.
     fn book(&mut self, key: &K, at: u128, end: u128, waker: &Waker) -> u64 {
-        // Cloned before anything changes: a key's `Clone` may panic.
+        // Cloned before anything changes: a key's `Clone` may panic, and so
+        // may a waker's.
         let owned = (!self.waiting.contains_key(key)).then(|| key.clone());
+        let waker = waker.clone();
         let size = end - self.keys.get(key).map_or(0, |slot| slot.get());
         self.keys.set(key, end);
         match owned {

@@ -324,3 +324,27 @@ pub fn chain(error: &dyn std::error::Error) -> Vec<String> {
     }
     messages
 }
+
+/// A waker that does nothing, and whose `clone` panics while `armed` is set:
+/// for state that must stay whole when a waker's `clone` panics.
+#[allow(unsafe_code)] // a waker with a `clone` of its own needs a raw vtable
+pub fn clone_panics(armed: &'static std::sync::atomic::AtomicBool) -> std::task::Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    fn clone(data: *const ()) -> RawWaker {
+        // SAFETY: every `data` of this table is the `&'static AtomicBool`
+        // given below.
+        let armed = unsafe { &*data.cast::<std::sync::atomic::AtomicBool>() };
+        assert!(
+            !armed.load(std::sync::atomic::Ordering::SeqCst),
+            "expected panic: in a waker's clone"
+        );
+        RawWaker::new(data, &VTABLE)
+    }
+    fn ignore(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, ignore, ignore, ignore);
+    let data = std::ptr::from_ref(armed).cast::<()>();
+    // SAFETY: the table's functions only read `data`, a `&'static
+    // AtomicBool` that outlives every clone, and are safe to call from any
+    // thread.
+    unsafe { std::task::Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+}
