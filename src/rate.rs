@@ -93,9 +93,11 @@ impl NotUntil {
     }
 
     fn wait_nanos(&self) -> u128 {
-        self.earliest
-            .div_ceil(u128::from(self.per_nano))
-            .saturating_sub(u128::from(self.nanos))
+        let earliest = self.earliest.div_ceil(u128::from(self.per_nano));
+        if earliest > u128::from(CLOCK_END) {
+            return u128::MAX; // past the clock's end: never
+        }
+        earliest.saturating_sub(u128::from(self.nanos))
     }
 
     /// The earliest instant, on the limiter's clock, at which the same
@@ -103,7 +105,7 @@ impl NotUntil {
     ///
     /// A time too far away for an `Instant` (a quota with a period of
     /// centuries) reads as decades from the check; [`wait_time`](Self::wait_time)
-    /// is exact.
+    /// is exact (or `Duration::MAX`, past the limiter's clock's end).
     ///
     /// # Examples
     ///
@@ -127,7 +129,9 @@ impl NotUntil {
 
     /// How long after the refused check the request would be allowed: exact
     /// to the nanosecond, and the same request made exactly then succeeds
-    /// (if nobody else takes the capacity first).
+    /// (if nobody else takes the capacity first). `Duration::MAX` when that
+    /// time lies past the end of the limiter's clock, 584 years after the
+    /// limiter was made, where time stands still for it.
     ///
     /// # Examples
     ///
@@ -270,8 +274,13 @@ impl InsufficientCapacity {
     }
 }
 
+/// The last reading of a limiter's clock, 584 years after it was made: later
+/// readings saturate here, and time stands still for the limiter (see the
+/// limiters' "clock's end").
+const CLOCK_END: u64 = u64::MAX;
+
 /// A limiter's own time axis: nanoseconds since it was made, read from its
-/// timer. 2^64 ns is 584 years; later readings saturate.
+/// timer. 2^64 ns is 584 years; later readings saturate at [`CLOCK_END`].
 #[derive(Clone, Copy, Debug)]
 struct Origin {
     at: Instant,

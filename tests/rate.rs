@@ -504,9 +504,13 @@ mod manual {
         match (answer, model.check_n(nanos, n)) {
             (Ok(()), Some(Ok(()))) => {}
             (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
+                // A time past the limiter's clock's end (2^64 - 1 ns) never
+                // comes.
+                let past_the_end = nanos + wait > u128::from(u64::MAX);
+                let expected = if past_the_end { u128::MAX } else { wait };
                 prop_assert_eq!(
                     refused.wait_time().as_nanos(),
-                    wait.min(Duration::MAX.as_nanos())
+                    expected.min(Duration::MAX.as_nanos())
                 );
             }
             (Err(RateLimited::InsufficientCapacity(capacity)), None) => {
@@ -2194,14 +2198,46 @@ mod manual {
         let window = SlidingWindow::with_timer(1, SEC, clock.clone());
         clock.advance(600 * YEAR);
         window.check().unwrap();
-        assert!(window.check().is_err());
+        assert_eq!(wait_of(window.check()), Duration::MAX, "refused for good");
         clock.advance(YEAR);
         assert!(window.check().is_err());
     }
 
+    /// The GCRA limiters' clock ends 584 years after they were made, too:
+    /// time stands still there. A waiter is not served because its timer
+    /// fired (every sleep past the end fires at once, and every acquire
+    /// was admitted), and a refusal is for good (its `wait_time` said a
+    /// second, and the check made a second later was refused; from a
+    /// review).
+    #[test]
+    fn limiters_at_the_clocks_end_admit_no_more_than_the_burst() {
+        let clock = ManualClock::new();
+        let direct = RateLimiter::with_timer(Quota::per_second(1), clock.clone());
+        let keyed = KeyedRateLimiter::with_timer(Quota::per_second(1), clock.clone());
+        clock.advance(600 * YEAR);
+        let (_, wakers, _) = counters(2);
+        let mut admitted = 0;
+        let mut waiting = Vec::new();
+        for _ in 0..100 {
+            let mut one: Pin<Box<dyn Future<Output = ()>>> = Box::pin(direct.acquire());
+            let mut other: Pin<Box<dyn Future<Output = ()>>> = Box::pin(keyed.acquire(&1));
+            admitted += usize::from(poll(&mut one, &wakers[0]).is_ready());
+            admitted += usize::from(poll(&mut other, &wakers[1]).is_ready());
+            waiting.extend([one, other]);
+        }
+        assert_eq!(admitted, 2, "one each: the burst");
+        clock.advance(YEAR);
+        for (index, waiter) in waiting.iter_mut().enumerate() {
+            assert!(poll(waiter, &wakers[index % 2]).is_pending());
+        }
+        assert_eq!(wait_of(direct.check()), Duration::MAX);
+        assert_eq!(keyed.check(&1).unwrap_err().wait_time(), Duration::MAX);
+    }
+
     /// A period that ends past the clock's end never ends: a waiter for it
     /// is not served when the timer moves centuries on, and a `wait_time`
-    /// past the end is exact (it saturated at 584 years; from a review).
+    /// that would end there is `Duration::MAX` (it said 584 years; from a
+    /// review), while one before the end is exact.
     #[test]
     fn window_periods_past_the_clocks_end() {
         let clock = ManualClock::new();
@@ -2215,9 +2251,12 @@ mod manual {
         assert!(window.check().is_err());
         assert_eq!(wait_of(window.check()), Duration::MAX);
 
-        let window = SlidingWindow::with_timer(1, 600 * YEAR, clock.clone());
+        let window = SlidingWindow::with_timer(1, 584 * YEAR, clock.clone());
         window.check().unwrap();
-        assert_eq!(wait_of(window.check()), 600 * YEAR);
+        assert_eq!(wait_of(window.check()), 584 * YEAR, "exact before the end");
+        let window = SlidingWindow::with_timer(1, 585 * YEAR, clock.clone());
+        window.check().unwrap();
+        assert_eq!(wait_of(window.check()), Duration::MAX, "never past the end");
     }
 
     /// A waiter booked past the clock's end moves up when the one ahead of

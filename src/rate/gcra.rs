@@ -47,7 +47,8 @@
 //! entry moves none (see [`Waiters`]).
 
 use super::{
-    Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Reading, Turn, lock,
+    Booking, CLOCK_END, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Reading,
+    Turn, lock,
 };
 use crate::primitives::{Arc, Mutex, MutexGuard};
 use crate::primitives::{AtomicU64, Ordering, fence};
@@ -68,7 +69,8 @@ use std::task::{Context, Poll, Waker};
 /// - **Exact**: `Quota::per_second(3)` allows exactly 3,000,000 cells in
 ///   1,000,000 seconds, not one every 333,333,333 ns (integer arithmetic in
 ///   ticks of `1 / count` ns, no floats, no rounding while it runs).
-///   [`NotUntil::wait_time`] is exact: no success before it, success at it.
+///   [`NotUntil::wait_time`] is exact: no success before it, success at it
+///   (before the clock's end, below).
 /// - **Fair**: waiters are served in the order they first polled; each books
 ///   its time at once and is woken once, by its own timer. There is no
 ///   leader: a dropped waiter gives its cells back, and a leaked one keeps
@@ -91,6 +93,11 @@ use std::task::{Context, Poll, Waker};
 ///   Waiting, giving back and `set_quota` take the lock. A waiter costs one
 ///   queue entry; a dropped one costs O(log n) at either end of the queue
 ///   (the oldest, or the newest), O(min(ahead, behind)) in the middle.
+/// - **Clock's end**: the limiter counts nanoseconds from when it was made,
+///   for 584 years. Past that, time stands still for it: the bucket no
+///   longer refills, a refusal is for good (its `wait_time` is
+///   `Duration::MAX`), and a waiter whose time lies past the end waits
+///   until one ahead of it gives way.
 ///
 /// It plays the part of governor's direct `RateLimiter` (`check`,
 /// `check_n`, `until_ready`) and of Python's `aiolimiter.AsyncLimiter`
@@ -1171,6 +1178,23 @@ impl<T: Timer> RateLimiter<T> {
         let nanos = shared.origin.read(&shared.timer);
         let mut state = shared.freeze(nanos);
         let now = state.gcra.ticks(nanos);
+        if nanos == CLOCK_END {
+            // Time stands still here: only a time already reached serves.
+            match state.queue.poll(id, now, cx.waker()) {
+                Some(Polled::Served(wakes)) => {
+                    drop(state);
+                    wakes.finish();
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Polled::Waiting { stale, .. }) => {
+                    *turn.booking = Some(Booking { id });
+                    drop(state);
+                    drop(stale);
+                    return Poll::Pending;
+                }
+                None => unreachable!("a waiter stays queued until its future is served or dropped"),
+            }
+        }
         let wakes = state.queue.leave(id, now, None);
         drop(state);
         wakes.finish();

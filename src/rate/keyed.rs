@@ -12,7 +12,9 @@
 //! its turn gives its cells back to its key and to the waiters behind it.
 
 use super::gcra::{Gcra, Polled, Waiters, Wakes, Words};
-use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
+use super::{
+    Booking, CLOCK_END, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock,
+};
 use crate::primitives::{Arc, Mutex};
 use crate::rt::{Auto, Timer};
 use std::collections::HashMap;
@@ -46,6 +48,9 @@ use std::task::{Context, Poll, Waker};
 ///   hashes with secret per-limiter seeds and a multiply per word of key
 ///   (hashbrown's default scheme), several times cheaper than SipHash for
 ///   integer and address keys.
+/// - **Clock's end**: as for [`RateLimiter`](crate::RateLimiter), time
+///   stands still 584 years after the limiter was made; a key used after
+///   that never refills, so `retain_recent` keeps it.
 ///
 /// It plays the part of governor's keyed `RateLimiter` (`check_key`,
 /// `retain_recent`, `len`) on any executor.
@@ -782,6 +787,30 @@ where
         let mut state = lock(&shared.state);
         state.latest = state.latest.max(nanos);
         let now = state.gcra.ticks(nanos);
+        if nanos == CLOCK_END {
+            // Time stands still here: only a time already reached serves.
+            let polled = match state.waiting.get_mut(key) {
+                Some(queue) => queue.poll(id, now, cx.waker()),
+                None => None,
+            };
+            match polled {
+                Some(Polled::Served(wakes)) => {
+                    if state.waiting.get(key).is_some_and(Waiters::is_empty) {
+                        state.waiting.remove(key);
+                    }
+                    drop(state);
+                    wakes.finish();
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Polled::Waiting { stale, .. }) => {
+                    *turn.booking = Some(Booking { id });
+                    drop(state);
+                    drop(stale);
+                    return Poll::Pending;
+                }
+                None => unreachable!("a waiter stays queued until its future is served or dropped"),
+            }
+        }
         let wakes = state.leave(key, id, now, true);
         drop(state);
         wakes.finish();

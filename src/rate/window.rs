@@ -35,7 +35,8 @@
 //! reaches it.
 
 use super::{
-    Booking, InsufficientCapacity, Nap, NotUntil, Origin, QuotaError, RateLimited, Turn, lock,
+    Booking, CLOCK_END, InsufficientCapacity, Nap, NotUntil, Origin, QuotaError, RateLimited, Turn,
+    lock,
 };
 use crate::primitives::{Arc, Mutex, MutexGuard};
 use crate::rt::{Auto, Timer};
@@ -61,7 +62,8 @@ use std::time::Duration;
 ///
 /// - **Exact**: an event at `t` is allowed when fewer than `n` events were
 ///   allowed in `(t - period, t]`; events `period` apart never share a
-///   window. [`NotUntil::wait_time`] is exact to the nanosecond.
+///   window. [`NotUntil::wait_time`] is exact to the nanosecond (before the
+///   clock's end, below).
 /// - **Fair**: waiters are served in the order they first polled, each
 ///   woken once by its own timer; `check` never takes a waiter's place.
 ///   When a waiter gives up, those behind it move up to the first times
@@ -70,9 +72,10 @@ use std::time::Duration;
 ///   at most `n`, plus one per waiter.
 /// - **Clock's end**: the window counts nanoseconds from when it was made,
 ///   for 584 years. Past that, time stands still for it: no event leaves
-///   the window any more. A period that would end later never ends; a
-///   waiter that only such an end would serve waits until one ahead of it
-///   gives way.
+///   the window any more, and a refusal is for good (its `wait_time` is
+///   `Duration::MAX`). A period that would end later never ends; a waiter
+///   that only such an end would serve waits until one ahead of it gives
+///   way.
 ///
 /// # Examples
 ///
@@ -107,8 +110,13 @@ struct Shared<T> {
 impl<T: Timer> Shared<T> {
     /// The clock, in nanoseconds since the origin, short of [`NEVER`].
     fn now(&self) -> u64 {
-        self.origin.read(&self.timer).min(NEVER - 1)
+        short_of_never(self.origin.read(&self.timer))
     }
+}
+
+/// A reading kept short of [`NEVER`].
+fn short_of_never(nanos: u64) -> u64 {
+    nanos.min(NEVER - 1)
 }
 
 struct Window {
@@ -169,7 +177,7 @@ struct Run {
 /// nanosecond short, 584 years after the window was made. An event whose
 /// period would end later never leaves the window, and a booking at `NEVER`
 /// is not served until those ahead of it give way.
-const NEVER: u64 = u64::MAX;
+const NEVER: u64 = CLOCK_END;
 
 /// `time` on the window's clock: [`NEVER`] if it lies past the end.
 fn on_clock(time: u128) -> u64 {
@@ -594,7 +602,8 @@ impl<T: Timer> SlidingWindow<T> {
     /// assert_eq!(window.check_n(11), Err(RateLimited::InsufficientCapacity(10)));
     /// ```
     pub fn check_n(&self, n: u32) -> Result<(), RateLimited> {
-        let nanos = self.shared.now();
+        let reading = self.shared.origin.read(&self.shared.timer);
+        let nanos = short_of_never(reading);
         let mut window = lock(&self.shared.state);
         if n > window.limit {
             return Err(RateLimited::InsufficientCapacity(window.limit));
@@ -607,7 +616,8 @@ impl<T: Timer> SlidingWindow<T> {
             window.admit(on_clock(at), n);
             return Ok(());
         }
-        Err(NotUntil::new(self.shared.origin, nanos, at, 1).into())
+        // At the clock's end itself, the refusal is for good.
+        Err(NotUntil::new(self.shared.origin, reading, at, 1).into())
     }
 
     /// Waits until one event fits, in FIFO order with the other waiters.
