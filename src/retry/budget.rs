@@ -5,8 +5,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Tokens are counted in thousandths, so a ratio like 0.1 is exact.
-const SCALE: i64 = 1_000;
+/// Tokens are counted in billionths: a ratio is kept to nine decimal
+/// places (in thousandths, 0.0015 counted as 0.002 and 0.0004 as nothing).
+const SCALE: i64 = 1_000_000_000;
 /// The window is kept as this many buckets, each `ttl / BUCKETS` long.
 const BUCKETS: usize = 10;
 
@@ -61,8 +62,9 @@ struct Window {
 }
 
 impl RetryBudget {
-    /// A budget where each success earns `retry_ratio` retries, tokens last
-    /// `ttl`, and `min_per_sec` retries per second are always allowed.
+    /// A budget where each success earns `retry_ratio` retries (kept to nine
+    /// decimal places), tokens last `ttl`, and `min_per_sec` retries per
+    /// second are always allowed.
     ///
     /// # Panics
     ///
@@ -86,11 +88,10 @@ impl RetryBudget {
             "RetryBudget::new: `retry_ratio` must be between 0 and 1000, got {retry_ratio}"
         );
         let deposit = (retry_ratio * SCALE as f64).round() as i64;
-        // The floor over one window, in thousandths of a retry: per second
-        // times the window in milliseconds, from nanoseconds so that a
-        // window below a millisecond (or a fraction of one) counts too;
-        // u32::MAX per second over any window, saturating.
-        let reserve = u128::from(min_per_sec) * ttl.as_nanos() / 1_000_000;
+        // The floor over one window, in billionths of a retry: per second
+        // times the window in nanoseconds (u32::MAX per second over
+        // `Duration::MAX` fits a u128), saturating below.
+        let reserve = u128::from(min_per_sec) * ttl.as_nanos();
         let reserve = i64::try_from(reserve).unwrap_or(i64::MAX);
         let window = Window {
             buckets: [0; BUCKETS],
@@ -207,6 +208,23 @@ mod tests {
         let later = start + Duration::from_secs(10);
         assert!((0..10).all(|_| budget.withdraw(later)));
         assert!(!budget.withdraw(later));
+    }
+
+    /// A ratio is not rounded to thousandths: 0.0015 earned a retry per
+    /// 500 successes instead of per 667, and 0.0004 none at all (from a
+    /// review).
+    #[test]
+    fn small_ratios_are_kept() {
+        let now = Instant::now();
+        let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.0015);
+        (0..1000).for_each(|_| budget.deposit(now));
+        assert!(budget.withdraw(now), "1.5 tokens");
+        assert!(!budget.withdraw(now), "half a token");
+        let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.0004);
+        (0..2499).for_each(|_| budget.deposit(now));
+        assert!(!budget.withdraw(now), "just short of a token");
+        budget.deposit(now);
+        assert!(budget.withdraw(now));
     }
 
     #[test]
