@@ -1166,6 +1166,13 @@ impl<T: Timer> RateLimiter<T> {
         };
         drop(state);
         drop(stale);
+        if nanos == CLOCK_END {
+            // Time stands still at the clock's end: a time not reached yet
+            // never comes, and a sleep for it would fire at once (the timer
+            // went past long ago). Woken if one ahead gives way.
+            turn.nap.set(Nap::Idle);
+            return Poll::Pending;
+        }
         let sleep = || shared.origin.sleep(&shared.timer, gcra.nanos(at));
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
             return Poll::Pending;
@@ -1178,23 +1185,6 @@ impl<T: Timer> RateLimiter<T> {
         let nanos = shared.origin.read(&shared.timer);
         let mut state = shared.freeze(nanos);
         let now = state.gcra.ticks(nanos);
-        if nanos == CLOCK_END {
-            // Time stands still here: only a time already reached serves.
-            match state.queue.poll(id, now, cx.waker()) {
-                Some(Polled::Served(wakes)) => {
-                    drop(state);
-                    wakes.finish();
-                    return Poll::Ready(Ok(()));
-                }
-                Some(Polled::Waiting { stale, .. }) => {
-                    *turn.booking = Some(Booking { id });
-                    drop(state);
-                    drop(stale);
-                    return Poll::Pending;
-                }
-                None => unreachable!("a waiter stays queued until its future is served or dropped"),
-            }
-        }
         let wakes = state.queue.leave(id, now, None);
         drop(state);
         wakes.finish();

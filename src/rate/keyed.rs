@@ -774,6 +774,13 @@ where
         };
         drop(state);
         drop(stale);
+        if nanos == CLOCK_END {
+            // Time stands still at the clock's end: a time not reached yet
+            // never comes, and a sleep for it would fire at once (the timer
+            // went past long ago). Woken if one ahead gives way.
+            turn.nap.set(Nap::Idle);
+            return Poll::Pending;
+        }
         let sleep = || shared.origin.sleep(&shared.timer, gcra.nanos(at));
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
             return Poll::Pending;
@@ -787,30 +794,6 @@ where
         let mut state = lock(&shared.state);
         state.latest = state.latest.max(nanos);
         let now = state.gcra.ticks(nanos);
-        if nanos == CLOCK_END {
-            // Time stands still here: only a time already reached serves.
-            let polled = match state.waiting.get_mut(key) {
-                Some(queue) => queue.poll(id, now, cx.waker()),
-                None => None,
-            };
-            match polled {
-                Some(Polled::Served(wakes)) => {
-                    if state.waiting.get(key).is_some_and(Waiters::is_empty) {
-                        state.waiting.remove(key);
-                    }
-                    drop(state);
-                    wakes.finish();
-                    return Poll::Ready(Ok(()));
-                }
-                Some(Polled::Waiting { stale, .. }) => {
-                    *turn.booking = Some(Booking { id });
-                    drop(state);
-                    drop(stale);
-                    return Poll::Pending;
-                }
-                None => unreachable!("a waiter stays queued until its future is served or dropped"),
-            }
-        }
         let wakes = state.leave(key, id, now, true);
         drop(state);
         wakes.finish();
