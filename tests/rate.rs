@@ -1676,14 +1676,14 @@ mod manual {
     fn assert_strict(events: &[u64], limit: u32, period: u64) {
         let mut end = 0;
         for (start, &at) in events.iter().enumerate() {
-            while end < events.len() && events[end] < at + period {
+            while end < events.len() && events[end] < at.saturating_add(period) {
                 end += 1;
             }
             assert!(
                 end - start <= limit as usize,
                 "{} events in [{at}, {})",
                 end - start,
-                at + period
+                at.saturating_add(period)
             );
         }
     }
@@ -1815,7 +1815,8 @@ mod manual {
     }
 
     /// The window's rule on a plain list: the first time at or after `now`
-    /// (and every event in `kept`) that `n` more events fit behind `kept`.
+    /// (and every event in `kept`) that `n` more events fit behind `kept`;
+    /// `u64::MAX` (the clock's end, which never comes) if none before it.
     fn fits(limit: u32, period: u64, kept: &[u64], now: u64, n: u32) -> u64 {
         let newest = kept.iter().copied().fold(now, u64::max);
         let must_pass = (limit - n) as usize; // the index of the (limit - n + 1)-th newest
@@ -1823,7 +1824,7 @@ mod manual {
         newest_first.sort_unstable_by(|a, b| b.cmp(a));
         newest_first
             .get(must_pass)
-            .map_or(newest, |&event| newest.max(event + period))
+            .map_or(newest, |&event| newest.max(event.saturating_add(period)))
     }
 
     /// A clock that moves 8 ns at every reading, whose sleeps are done
@@ -1916,6 +1917,24 @@ mod manual {
     /// each is served exactly then.
     #[test]
     fn window_waiters_move_up_however_late_they_poll() {
+        for seed in 0..300 {
+            lazy_waiters_model(seed, false);
+        }
+    }
+
+    /// The same from just before the clock's end, with periods that end
+    /// past it, right at it or well before it: times past the end never
+    /// come, and only give-backs move the waiters booked there.
+    #[test]
+    fn window_waiters_at_the_clocks_end_move_up_however_late_they_poll() {
+        for seed in 0..300 {
+            lazy_waiters_model(seed, true);
+        }
+    }
+
+    /// One run of the lazy-waiter model, from the origin or from a little
+    /// before the clock's end.
+    fn lazy_waiters_model(seed: u64, near_the_end: bool) {
         struct Lazy<'a> {
             n: u32,
             waiter: Acquiring<'a>,
@@ -1923,111 +1942,118 @@ mod manual {
             waker: Waker,
             seen: usize,
         }
-        for seed in 0..300 {
-            let (mut rng, limit, period, clock, window) = seeded(seed, 1..=5, 1..=60);
-            let earliest = |kept: &[u64], now: u64, n: u32| fits(limit, period, kept, now, n);
-            let (mut events, mut admitted) = (Vec::new(), Vec::new());
-            let mut waiters: Vec<Lazy<'_>> = Vec::new();
-            let mut made = 0;
-            for _ in 0..30 {
-                let now = clock.elapsed().as_nanos() as u64;
-                admitted.retain(|&at: &u64| at + period > now);
-                // Polls waiter `index`; whether it was served (now).
-                let mut serve = |waiter: &mut Lazy<'_>| {
-                    waiter.seen = waiter.counter.wakes.load(Ordering::SeqCst);
-                    let ready = poll(&mut waiter.waiter, &waiter.waker).is_ready();
-                    if ready {
-                        events.extend(std::iter::repeat_n(now, waiter.n as usize));
-                        admitted.extend(std::iter::repeat_n(now, waiter.n as usize));
+        let (mut rng, limit, mut period, clock, mut window) = seeded(seed, 1..=5, 1..=60);
+        if near_the_end {
+            period = match rng.u32(0..3) {
+                0 => period,
+                1 => u64::MAX,
+                _ => u64::MAX - rng.u64(0..=120),
+            };
+            window = SlidingWindow::with_timer(limit, Duration::from_nanos(period), clock.clone());
+            clock.advance(Duration::from_nanos(u64::MAX - 1 - rng.u64(0..=120)));
+        }
+        // The window's clock stops a nanosecond short of its end.
+        let read = || clock.elapsed().as_nanos().min(u128::from(u64::MAX - 1)) as u64;
+        let earliest = |kept: &[u64], now: u64, n: u32| fits(limit, period, kept, now, n);
+        let (mut events, mut admitted) = (Vec::new(), Vec::new());
+        let mut waiters: Vec<Lazy<'_>> = Vec::new();
+        let mut made = 0;
+        for _ in 0..30 {
+            let now = read();
+            admitted.retain(|&at: &u64| at.saturating_add(period) > now);
+            // Polls waiter `index`; whether it was served (now).
+            let mut serve = |waiter: &mut Lazy<'_>| {
+                waiter.seen = waiter.counter.wakes.load(Ordering::SeqCst);
+                let ready = poll(&mut waiter.waiter, &waiter.waker).is_ready();
+                if ready {
+                    events.extend(std::iter::repeat_n(now, waiter.n as usize));
+                    admitted.extend(std::iter::repeat_n(now, waiter.n as usize));
+                }
+                ready
+            };
+            for _ in 0..rng.usize(1..12) {
+                match rng.u32(0..3) {
+                    0 => {
+                        let n = rng.u32(1..=limit);
+                        let (counters, wakers, _) = counters(1);
+                        let mut waiter = Lazy {
+                            n,
+                            waiter: Box::pin(window.acquire_n(n)),
+                            counter: counters[0].clone(),
+                            waker: wakers[0].clone(),
+                            seen: 0,
+                        };
+                        made += 1;
+                        if !serve(&mut waiter) {
+                            waiters.push(waiter);
+                        }
                     }
-                    ready
-                };
-                for _ in 0..rng.usize(1..12) {
-                    match rng.u32(0..3) {
-                        0 => {
-                            let n = rng.u32(1..=limit);
-                            let (counters, wakers, _) = counters(1);
-                            let mut waiter = Lazy {
-                                n,
-                                waiter: Box::pin(window.acquire_n(n)),
-                                counter: counters[0].clone(),
-                                waker: wakers[0].clone(),
-                                seen: 0,
-                            };
-                            made += 1;
-                            if !serve(&mut waiter) {
-                                waiters.push(waiter);
+                    1 if !waiters.is_empty() => {
+                        drop(waiters.remove(rng.usize(0..waiters.len())));
+                    }
+                    _ => {
+                        // Some woken waiter polls, or none does.
+                        let woken: Vec<usize> = (0..waiters.len())
+                            .filter(|&i| {
+                                waiters[i].counter.wakes.load(Ordering::SeqCst) > waiters[i].seen
+                            })
+                            .collect();
+                        if !woken.is_empty() && rng.bool() {
+                            let index = woken[rng.usize(0..woken.len())];
+                            if serve(&mut waiters[index]) {
+                                waiters.remove(index);
                             }
-                        }
-                        1 if !waiters.is_empty() => {
-                            drop(waiters.remove(rng.usize(0..waiters.len())));
-                        }
-                        _ => {
-                            // Some woken waiter polls, or none does.
-                            let woken: Vec<usize> = (0..waiters.len())
-                                .filter(|&i| {
-                                    waiters[i].counter.wakes.load(Ordering::SeqCst)
-                                        > waiters[i].seen
-                                })
-                                .collect();
-                            if !woken.is_empty() && rng.bool() {
-                                let index = woken[rng.usize(0..woken.len())];
-                                if serve(&mut waiters[index]) {
-                                    waiters.remove(index);
-                                }
-                            }
-                        }
-                    }
-                }
-                // Every woken waiter polls, until none is woken.
-                loop {
-                    let woken = (0..waiters.len()).find(|&i| {
-                        waiters[i].counter.wakes.load(Ordering::SeqCst) > waiters[i].seen
-                    });
-                    let Some(index) = woken else { break };
-                    if serve(&mut waiters[index]) {
-                        waiters.remove(index);
-                    }
-                }
-                // The times the rule gives, every waiter booking again.
-                let mut ahead = admitted.clone();
-                let mut times = Vec::new();
-                for waiter in &waiters {
-                    let at = earliest(&ahead, now, waiter.n);
-                    ahead.extend(std::iter::repeat_n(at, waiter.n as usize));
-                    times.push(at);
-                }
-                // Time runs on; a few of them are served, each exactly at
-                // its time.
-                for _ in 0..rng.u64(0..=period) {
-                    clock.advance(NS);
-                    let now = clock.elapsed().as_nanos() as u64;
-                    let mut index = 0;
-                    while index < waiters.len() {
-                        let waiter = &mut waiters[index];
-                        let ready = poll(&mut waiter.waiter, &waiter.waker).is_ready();
-                        waiter.seen = waiter.counter.wakes.load(Ordering::SeqCst);
-                        assert_eq!(
-                            ready,
-                            times[index] <= now,
-                            "seed {seed}: a waiter due at {}, at {now}",
-                            times[index]
-                        );
-                        if ready {
-                            events.extend(std::iter::repeat_n(now, waiter.n as usize));
-                            admitted.extend(std::iter::repeat_n(now, waiter.n as usize));
-                            waiters.remove(index);
-                            times.remove(index);
-                        } else {
-                            index += 1;
                         }
                     }
                 }
             }
-            assert!(made > 20, "seed {seed}: {made} waiters");
-            events.sort_unstable();
-            assert_strict(&events, limit, period);
+            // Every woken waiter polls, until none is woken.
+            loop {
+                let woken = (0..waiters.len())
+                    .find(|&i| waiters[i].counter.wakes.load(Ordering::SeqCst) > waiters[i].seen);
+                let Some(index) = woken else { break };
+                if serve(&mut waiters[index]) {
+                    waiters.remove(index);
+                }
+            }
+            // The times the rule gives, every waiter booking again.
+            let mut ahead = admitted.clone();
+            let mut times = Vec::new();
+            for waiter in &waiters {
+                let at = earliest(&ahead, now, waiter.n);
+                ahead.extend(std::iter::repeat_n(at, waiter.n as usize));
+                times.push(at);
+            }
+            // Time runs on; a few of them are served, each exactly at
+            // its time.
+            for _ in 0..rng.u64(0..=period.min(120)) {
+                clock.advance(NS);
+                let now = read();
+                let mut index = 0;
+                while index < waiters.len() {
+                    let waiter = &mut waiters[index];
+                    let ready = poll(&mut waiter.waiter, &waiter.waker).is_ready();
+                    waiter.seen = waiter.counter.wakes.load(Ordering::SeqCst);
+                    assert_eq!(
+                        ready,
+                        times[index] <= now,
+                        "seed {seed}: a waiter due at {}, at {now}",
+                        times[index]
+                    );
+                    if ready {
+                        events.extend(std::iter::repeat_n(now, waiter.n as usize));
+                        admitted.extend(std::iter::repeat_n(now, waiter.n as usize));
+                        waiters.remove(index);
+                        times.remove(index);
+                    } else {
+                        index += 1;
+                    }
+                }
+            }
         }
+        assert!(made > 20, "seed {seed}: {made} waiters");
+        events.sort_unstable();
+        assert_strict(&events, limit, period);
     }
 
     /// A waiter due to re-book whose time comes before it polls is served
