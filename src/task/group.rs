@@ -1665,9 +1665,11 @@ impl<T> Shutdown<T> {
         self.finished
     }
 
-    /// How many children were cancelled: still running when the grace
-    /// period ended, queued and never started, or aborted earlier through
-    /// their [`AbortHandle`] with that cancellation not yet joined.
+    /// How many children were cancelled rather than finishing: still
+    /// running when the grace period ended, queued and never started,
+    /// aborted through their [`AbortHandle`] (before the shutdown or during
+    /// it) with that cancellation not yet joined, or dropped by a runtime
+    /// shutting down.
     ///
     /// # Examples
     ///
