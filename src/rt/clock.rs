@@ -17,9 +17,9 @@
 //!   the slope's error (a few parts per million) over a period.
 //! - [`now`] never steps back on one thread, nor across threads but for a
 //!   rounding nanosecond when a reader of the old line races a re-anchor
-//!   (it reads the counter in order, as the kernel does; [`nanos`], for the
-//!   rate limiters, skips that, about 14 ns here, and is ordered within a
-//!   thread only). A line found ahead of a new real reading goes on
+//!   (it reads the counter in order, as the kernel does; [`Counter::nanos`],
+//!   for the rate limiters, skips that, about 14 ns here, and is ordered
+//!   within a thread only). A line found ahead of a new real reading goes on
 //!   from where it stood and runs slower until it meets the real clock
 //!   ([`slew`]); a reading that falls back to `Instant::now()` is raised to
 //!   where the line stood ([`Line::floor`]). Only a line wrong by more than
@@ -72,10 +72,22 @@ pub(crate) fn base() -> Option<Instant> {
     counter().map(Counter::base)
 }
 
-/// [`Counter::nanos`], where there is a counter clock.
+/// [`now`] as nanoseconds since [`base`], where there is a counter clock:
+/// read in order, as `now` reads it, so that a deadline made from it is
+/// never earlier than a reading seen from another thread plus its
+/// duration (the limiters' unordered [`Counter::nanos`] could be, by a few
+/// hundred nanoseconds; from a review).
 #[inline]
 pub(crate) fn nanos() -> Option<u64> {
-    counter().map(Counter::nanos)
+    #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
+    if let Some(clock) = tsc::clock() {
+        let ticks = tsc::ordered_ticks();
+        return Some(match clock.line.read(ticks) {
+            Some(nanos) => nanos,
+            None => nanos_between(clock.base, clock.slow(ticks)),
+        });
+    }
+    None
 }
 
 /// The counter clock, where there is one: a handle that a rate limiter
@@ -199,37 +211,49 @@ impl Line {
         Some(nanos + whole + fraction)
     }
 
-    /// Where the line stands at counter reading `ticks`, however far from
-    /// its anchor (before it: the anchor itself); for a line given up, the
+    /// Where the line stands at counter reading `ticks`, up to the end of
+    /// its period (before its anchor: the anchor itself; past the end: the
+    /// end, the furthest any reading of it went); for a line given up, the
     /// last time it stood at. `None` before the first anchor. What a reading
     /// that falls back to the real clock is raised to, so as not to step
     /// back from readings of the line.
+    ///
+    /// Waits out a writer, however long it holds the lock (a few stores,
+    /// unless it is preempted): giving up would leave a reading nothing to
+    /// be raised to, and the real clock runs a little behind the line (a
+    /// reading stepped back by a few hundred nanoseconds; from a review).
     pub(crate) fn floor(&self, ticks: u64) -> Option<u64> {
-        // A writer holds the lock for a few stores: wait it out, a little.
-        for _ in 0..64 {
+        let mut spins: u32 = 0;
+        loop {
             let seq = self.seq.load(Ordering::Acquire);
             let anchor = self.ticks.load(Ordering::Relaxed);
             let nanos = self.nanos.load(Ordering::Relaxed);
             let scale = self.scale.load(Ordering::Relaxed);
+            let span = self.span.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
             if seq & 1 == 1 || self.seq.load(Ordering::Relaxed) != seq {
-                std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins % 64 == 0 {
+                    std::thread::yield_now(); // the writer may need this core
+                } else {
+                    std::hint::spin_loop();
+                }
                 continue;
             }
             return match seq {
                 0 => None,
                 _ if scale <= BROKEN => Some(nanos),
-                _ => Some(line_at(anchor, nanos, scale, ticks)),
+                _ => Some(line_at(anchor, nanos, scale, end_of(anchor, span, ticks))),
             };
         }
-        None
     }
 
     /// Offers the real reading `nanos`, taken between counter readings
     /// `before` and `after`, as a new anchor. A writer already at work, or a
     /// pair too far apart, leaves the line as it is.
     pub(crate) fn anchor(&self, before: u64, nanos: u64, after: u64) {
-        let seq = self.seq.load(Ordering::Relaxed);
+        // Acquire: `real_nanos` below is then at least as new as `seq`.
+        let seq = self.seq.load(Ordering::Acquire);
         // Cheap refusals first, without writing: a busy writer, a wide pair,
         // a given-up counter, or a line anchored too recently to re-measure
         // (which is also every caller racing a fresh anchor).
@@ -274,7 +298,12 @@ impl Line {
                 Some(new) if old_scale != 0 && new.abs_diff(old_scale) > old_scale / 100 => {
                     (nanos, BROKEN)
                 }
-                Some(new) => slew(old_ticks, old_nanos, old_scale, before, nanos, new),
+                Some(new) => {
+                    // Where the old line stood: no further than its end.
+                    let old_span = self.span.load(Ordering::Relaxed);
+                    let stood = end_of(old_ticks, old_span, before);
+                    slew(old_ticks, old_nanos, old_scale, stood, nanos, new)
+                }
             }
         };
         self.ticks.store(before, Ordering::Relaxed);
@@ -335,6 +364,14 @@ fn continued(old_ticks: u64, old_nanos: u64, old_scale: u64, ticks: u64, nanos: 
     } else {
         nanos
     }
+}
+
+/// `ticks`, or the end of a line's period if that comes first: no reading
+/// of the line went past it, and projecting further would carry the
+/// slope's error over however long the line was idle (50 µs after 10 s at
+/// 5 ppm: readings ahead of the real clock by that; from a review).
+fn end_of(anchor: u64, span: u64, ticks: u64) -> u64 {
+    ticks.min(anchor.saturating_add(span))
 }
 
 /// The line through `(anchor, nanos)` at `scale` (32.32 nanoseconds per
@@ -553,16 +590,50 @@ mod tests {
     fn the_floor_is_where_the_line_stands() {
         assert_eq!(Line::new().floor(5), None, "never anchored");
         let line = measured();
-        // Past one period, where `read` gives up, and before the anchor.
+        // Within the period, past it (where `read` gives up: the line's
+        // end, 50 ms on), and before the anchor.
+        let within = 1_000 + 100 * MS + 100 * MS;
+        assert_eq!(line.floor(within), line.read(within));
         let far = 1_000 + 100 * MS + 250 * MS;
         assert_eq!(line.read(far), None);
-        assert!(line.floor(far).unwrap().abs_diff(140 * MS) <= 1);
+        assert!(line.floor(far).unwrap().abs_diff(90 * MS) <= 1);
         assert_eq!(line.floor(0), Some(40 * MS));
-        assert_eq!(
-            line.floor(u64::MAX).map(|f| f > 140 * MS),
-            Some(true),
-            "no overflow"
-        );
+        assert_eq!(line.floor(u64::MAX), line.floor(far), "no overflow");
+    }
+
+    /// A reading that falls back while a writer holds the lock waits for
+    /// it, however long: it gave up after 64 spins, and the real reading it
+    /// then returned could be behind one of the line's (from a review).
+    #[test]
+    fn the_floor_waits_out_a_writer() {
+        let line = std::sync::Arc::new(measured());
+        let at = 1_000 + 150 * MS;
+        let expected = line.floor(at);
+        line.seq.fetch_add(1, Ordering::SeqCst); // a writer, preempted
+        let reader = {
+            let line = line.clone();
+            std::thread::spawn(move || line.floor(at))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        line.seq.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(reader.join().unwrap(), expected);
+    }
+
+    /// A line idle for seconds is not projected past its end: its slope's
+    /// error over the whole gap (50 µs after 10 s at 5 ppm) put the
+    /// fallback reading, and the next line, that far ahead of the real
+    /// clock (from a review).
+    #[test]
+    fn an_idle_line_is_not_projected_past_its_end() {
+        let line = measured();
+        // 10 s later by the line, where the real clock is 5 ppm slower.
+        let at = 1_000 + 100 * MS + 25_000 * MS;
+        let real = 40 * MS + 10_000 * MS - 50_000;
+        let floor = line.floor(at).unwrap();
+        assert!(floor <= real, "the fallback {} ns ahead", floor - real);
+        line.anchor(at, real, at);
+        let read = line.read(at).unwrap();
+        assert!(read <= real, "the new line {} ns ahead", read - real);
     }
 
     #[test]
