@@ -26,7 +26,9 @@
 //!   [`MAX_SLEW_NANOS`] (not a slope error: something broke) is stepped.
 //! - Anything odd (a counter reading older than the anchor, a slope that moves
 //!   by more than 1%, no invariant counter, Miri, loom) falls back to
-//!   `Instant::now()`, so the worst case is today's cost, never a wrong time.
+//!   `Instant::now()`, so the worst case is today's cost, never a wrong time
+//!   (plus, for a reading that catches a writer re-anchoring the line, the
+//!   wait until it is done: a few stores, unless the writer is preempted).
 //!
 //! The anchor is a sequence lock over four atomics: readers never write, so
 //! the hot path shares one cache line across cores without contention.
@@ -331,11 +333,13 @@ fn span_of(nanos: u64, scale: u64) -> u64 {
 }
 
 /// Where the new line starts and how steep it is. Where the old line had run
-/// ahead of the real reading at `ticks` (its slope can be off by a part per
-/// million or so), the new one starts where the old one stood, so readings
-/// never step back, and runs slower by just enough to meet the real clock
-/// one period later: the gap is slewed away, never stepped. A gap too large
-/// to be a slope error (a line that is wrong) is stepped.
+/// ahead of the real reading, at `ticks` (the new anchor's counter reading,
+/// or the old line's end if that came first: see [`end_of`]; its slope can
+/// be off by a part per million or so), the new one starts where the old
+/// one stood, so readings never step back, and runs slower by just enough
+/// to meet the real clock one period later: the gap is slewed away, never
+/// stepped. A gap too large to be a slope error (a line that is wrong) is
+/// stepped.
 fn slew(
     old_ticks: u64,
     old_nanos: u64,
@@ -404,7 +408,8 @@ mod tsc {
 
     impl Clock {
         /// A real reading, offered to the line as its next anchor; raised
-        /// to where the line stood at `before` (by no more than
+        /// to where the line stood at `before`, or at its end if that came
+        /// first (by no more than
         /// [`MAX_SLEW_NANOS`]), so that it never reads earlier than a
         /// reading of the line made before it.
         #[cold]
@@ -610,10 +615,16 @@ mod tests {
         let at = 1_000 + 150 * MS;
         let expected = line.floor(at);
         line.seq.fetch_add(1, Ordering::SeqCst); // a writer, preempted
+        let (started, starting) = std::sync::mpsc::channel();
         let reader = {
             let line = line.clone();
-            std::thread::spawn(move || line.floor(at))
+            std::thread::spawn(move || {
+                started.send(()).unwrap();
+                line.floor(at)
+            })
         };
+        // The reader is in `floor`, or about to be, while the lock is held.
+        starting.recv().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         line.seq.fetch_add(1, Ordering::SeqCst);
         assert_eq!(reader.join().unwrap(), expected);
