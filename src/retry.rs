@@ -940,8 +940,12 @@ where
                             }));
                         }
                         Next::Sleep(delay) => {
-                            (retry.notify)(&error, delay);
+                            // The sleep first: its end is fixed now, where
+                            // `max_elapsed` was checked, however long the
+                            // callback takes (a slow one pushed the next
+                            // attempt past the limit; from a review).
                             *this.sleep = Some(Box::pin(retry.timer.sleep(delay)));
+                            (retry.notify)(&error, delay);
                             this.state.set(State::Sleeping);
                         }
                     }

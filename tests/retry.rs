@@ -317,6 +317,52 @@ mod manual {
         assert_eq!(clock.elapsed(), Duration::from_secs(2));
     }
 
+    /// A `notify` that takes time does not move the next attempt past
+    /// `max_elapsed`: the sleep is made before it runs (it was made after,
+    /// and a callback taking a second started the next attempt at 2 s
+    /// against a limit of 1.5 s; from a review).
+    #[test]
+    fn a_slow_notify_does_not_push_an_attempt_past_max_elapsed() {
+        let clock = ManualClock::new();
+        let flaky = Flaky::new(&clock, usize::MAX);
+        let (op, slow) = (flaky.clone(), clock.clone());
+        let mut future = Box::pin(
+            retry(move || op.call())
+                .backoff(Backoff::constant(Duration::from_secs(1)))
+                .max_attempts(u32::MAX)
+                .max_elapsed(Duration::from_millis(1500))
+                .notify(move |_: &String, _| slow.advance(Duration::from_secs(1)))
+                .timer(clock.clone())
+                .into_future(),
+        );
+        // The first attempt fails at 0 s; the callback takes a second, and
+        // the sleep made before it is over by then.
+        assert!(poll(&mut future).is_pending());
+        assert_eq!(clock.elapsed(), Duration::from_secs(1));
+        let Poll::Ready(Err(err)) = poll(&mut future) else {
+            panic!("expected to give up after the second attempt")
+        };
+        assert_eq!((err.attempts(), err.reason()), (2, StopReason::MaxElapsed));
+        assert_eq!(
+            *flaky.calls.borrow(),
+            [Duration::ZERO, Duration::from_secs(1)]
+        );
+    }
+
+    /// A constant exponential schedule (`factor(1.0)`) stays constant at
+    /// delays above 2^53 ns, where its float rounds (it came back a
+    /// nanosecond shorter; from a review).
+    #[test]
+    fn an_exponential_schedule_of_factor_one_is_constant_at_any_size() {
+        let initial = Duration::new(17_280_000, 1); // 200 days and a nanosecond
+        let delays: Vec<_> = Backoff::exponential(initial)
+            .factor(1.0)
+            .delays()
+            .take(3)
+            .collect();
+        assert_eq!(delays, [initial; 3]);
+    }
+
     #[test]
     fn max_elapsed_never_cuts_a_running_attempt() {
         let clock = ManualClock::new();
@@ -661,9 +707,11 @@ mod delays {
             }
         }
 
+        /// Initial delays up to 584 years: above 2^53 ns the exponential
+        /// schedule's float shrank a delay (from a review).
         #[test]
         fn without_jitter_growing_schedules_never_shrink(
-            initial in 0u64..10_000_000_000, factor in 1.0f64..20.0, which in 0u8..3,
+            initial in prop_oneof![0u64..10_000_000_000, any::<u64>()], factor in 1.0f64..20.0, which in 0u8..3,
         ) {
             let delays: Vec<_> = shape(Duration::from_nanos(initial), which, factor).delays().take(300).collect();
             prop_assert_eq!(delays[0], Duration::from_nanos(initial));

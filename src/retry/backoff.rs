@@ -310,7 +310,20 @@ impl Delays {
             }
             Shape::Exponential { factor } => {
                 self.exp_nanos *= factor;
-                nanos_to_duration(self.exp_nanos).min(self.max_delay)
+                // The float keeps 53 bits: above 2^53 ns (104 days) a
+                // delay read back from it can come out a little off, so it
+                // is held to the factor's direction (a growing schedule
+                // shrank by a nanosecond, up to minutes near the top of
+                // `Duration`; from a review).
+                let grown = nanos_to_duration(self.exp_nanos);
+                let grown = if factor > 1.0 {
+                    grown.max(self.next)
+                } else if factor < 1.0 {
+                    grown.min(self.next)
+                } else {
+                    self.next
+                };
+                grown.min(self.max_delay)
             }
         };
     }
