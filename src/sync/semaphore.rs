@@ -21,7 +21,9 @@
 //! holds it any more (one still held by a granted future that has not
 //! looked yet goes to the back of the vacant list, see `Queue::reusable`),
 //! so a steady stream of waiters allocates nothing once the slab has grown
-//! to its peak, one slot more than the most waiters at once.
+//! to its peak, one slot more than the most waiters at once (but for a
+//! fresh cell where granted futures are kept unpolled and every vacant
+//! slot's cell is still held: see `Queue::reusable`).
 //!
 //! No waker is cloned, woken or dropped while the lock is held: a waker whose
 //! methods call back into the semaphore cannot deadlock it.
