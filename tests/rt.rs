@@ -297,3 +297,33 @@ mod manual_clock {
         assert!(block_on(future::poll_once(&mut forever)).is_some());
     }
 }
+
+/// `Tokio::now` reads the clock its sleeps use, from any context: outside a
+/// paused runtime it read the caller's (real) clock, so `sleep_until(now +
+/// 10 s)` made there was due at once on the runtime's clock, an hour on
+/// (from a review).
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_now_and_sleeps_read_one_clock_outside_the_context() {
+    use portasync::rt::{Timer, Tokio};
+    use std::time::Duration;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let rt = Tokio::from_handle(runtime.handle().clone());
+    runtime.block_on(tokio::time::advance(Duration::from_secs(3600)));
+    let inside = runtime.block_on(async { rt.now() });
+    assert_eq!(rt.now(), inside, "the same paused clock from outside");
+    let sleep = rt.sleep_until(rt.now() + Duration::from_secs(10));
+    let slept = runtime.block_on(async {
+        let start = tokio::time::Instant::now();
+        sleep.await;
+        start.elapsed()
+    });
+    assert!(
+        slept >= Duration::from_secs(10),
+        "slept {slept:?} of virtual time"
+    );
+}

@@ -105,11 +105,17 @@ pub(crate) fn tokio_now() -> Instant {
 
 /// The clock of the runtime behind `handle`. Only a current-thread runtime
 /// can pause time (`tokio::time::pause` panics on any other), so a
-/// multi-thread runtime's clock is the real one, read the cheap way.
+/// multi-thread runtime's clock is the real one, read the cheap way; any
+/// other is read inside its context, as its sleeps are made (read from the
+/// caller's context, a paused runtime's `now` and its sleeps disagreed
+/// outside it; from a review).
 pub(crate) fn clock_of(handle: &Handle) -> Instant {
     match handle.runtime_flavor() {
         tokio::runtime::RuntimeFlavor::MultiThread => super::clock::now(),
-        _ => tokio_now(),
+        _ => {
+            let _context = handle.enter();
+            tokio_now()
+        }
     }
 }
 
@@ -117,8 +123,8 @@ impl Timer for Tokio {
     type Sleep = TokioSleep;
 
     /// Reads tokio's clock: the real clock for a multi-thread runtime (which
-    /// cannot pause time); for any other, the clock as seen from the calling
-    /// context (as `tokio::time::Instant::now` does), paused or not.
+    /// cannot pause time); for any other, that runtime's clock, paused or
+    /// not, from whatever context it is called (the clock its sleeps use).
     fn now(&self) -> Instant {
         clock_of(&self.handle)
     }
