@@ -128,6 +128,11 @@ use std::time::{Duration, Instant};
 /// Dropping the returned handle cancels the task; see [`JoinHandle`].
 /// With no runtime feature enabled, calling this is a compile error that
 /// names the features.
+///
+/// # Panics
+///
+/// With only the `tokio` feature enabled, when called outside a tokio
+/// runtime: there is no executor to fall back to.
 #[cfg_attr(
     not(any(feature = "smol", feature = "tokio", feature = "async-std")),
     doc = "```compile_fail,E0277\nlet _task = portasync::spawn(async {});\n```"
@@ -161,6 +166,11 @@ where
 /// This is where blocking work belongs. A closure that has started cannot be
 /// cancelled; see [`JoinHandle`].
 ///
+/// # Panics
+///
+/// With only the `tokio` feature enabled, when called outside a tokio
+/// runtime: there is no blocking pool to fall back to.
+///
 /// # Examples
 ///
 /// ```
@@ -180,8 +190,13 @@ where
     Auto.spawn_blocking(f)
 }
 
-/// Sleeps for `duration` on [`Auto`]'s timer. `Duration::MAX` sleeps forever
-/// and never overflows.
+/// Sleeps for `duration` on [`Auto`]'s timer. A duration too long for the
+/// clock (up to `Duration::MAX`) never overflows: it sleeps 30 years, which
+/// is for ever on a real clock (a paused tokio clock, which jumps to the
+/// next timer when idle, gets there at once, as with tokio's own sleep).
+///
+/// The timer is chosen when the sleep is made, as for [`Auto`]'s every
+/// sleep: see there.
 ///
 /// # Examples
 ///

@@ -115,7 +115,8 @@ pub trait Timer: Clone + Send + Sync + 'static {
 
     /// A future that completes `duration` after now. A duration too long to
     /// add to the clock (up to `Duration::MAX`) never overflows: it sleeps
-    /// (practically) forever.
+    /// 30 years, which is for ever on a real clock (a paused tokio clock
+    /// jumps to the next timer when idle, and so gets there at once).
     ///
     /// # Examples
     ///
@@ -304,6 +305,12 @@ impl<R: Spawn + Timer> Runtime for R {}
 /// and an `R: Runtime` bound name the features to enable; a method such as
 /// `TaskGroup::spawn` reports that `Auto: Spawn` is not satisfied).
 /// With only `tokio` enabled, spawning outside a tokio runtime panics.
+///
+/// The choice is made when a task is spawned or a sleep is made, not when
+/// the sleep is polled: a sleep made inside a tokio runtime runs on that
+/// runtime's timer, and must be awaited while the runtime runs (as tokio's
+/// own sleep must); one made outside runs on the real clock, even if it is
+/// then awaited in a runtime whose time is paused.
 ///
 /// # Panics
 ///
