@@ -414,6 +414,29 @@ mod suite {
         assert_eq!(finished.load(Ordering::SeqCst), 1);
     }
 
+    /// A child's panic with the body already returned: the body's output,
+    /// whose destructor panics, is dropped where that cannot unwind, and
+    /// the child's panic is the one resumed. (From a review: the output was
+    /// dropped during the unwind and the process aborted, as the async
+    /// scope's once did.)
+    pub(crate) async fn scope_blocking_drops_the_output_before_a_child_panic<R: Runtime>(rt: R) {
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("expected panic: the output's destructor");
+            }
+        }
+        quiet_expected_panics();
+        let message = panic_message(|| {
+            scope_blocking(&rt, |s| {
+                s.spawn(async { panic!("expected panic: blocking child") })
+                    .detach();
+                PanicOnDrop
+            })
+        });
+        assert_eq!(message, "expected panic: blocking child");
+    }
+
     /// A child of `scope_blocking` that calls it again would block a
     /// runtime thread: refused with a clear panic, on every runtime.
     pub(crate) async fn scope_blocking_refuses_nesting_in_a_child<R: Runtime>(rt: R) {
@@ -498,6 +521,7 @@ macro_rules! every_runtime {
             scope_blocking_borrows_the_callers_stack,
             scope_blocking_waits_when_the_body_panics,
             scope_blocking_refuses_nesting_in_a_child,
+            scope_blocking_drops_the_output_before_a_child_panic,
             $($extra),*
         );
     };

@@ -105,7 +105,13 @@ where
     let first_panic = scope.shared.lock().panic.take();
     match (output, first_panic) {
         (Some(output), None) => output,
-        (_, Some(payload)) => resume_unwind(payload),
+        (output, Some(payload)) => {
+            // Dropped here, where its destructor cannot unwind: dropped
+            // during the unwind, a destructor that panicked aborted the
+            // process (from a review).
+            crate::rt::discard(output);
+            resume_unwind(payload)
+        }
         (None, None) => unreachable!("the body's panic is recorded"),
     }
 }
