@@ -94,8 +94,8 @@ impl NotUntil {
 
     fn wait_nanos(&self) -> u128 {
         let earliest = self.earliest.div_ceil(u128::from(self.per_nano));
-        if earliest > u128::from(CLOCK_END) {
-            return u128::MAX; // past the clock's end: never
+        if earliest >= u128::from(CLOCK_END) {
+            return u128::MAX; // at or past the clock's end: never
         }
         earliest.saturating_sub(u128::from(self.nanos))
     }
@@ -274,13 +274,15 @@ impl InsufficientCapacity {
     }
 }
 
-/// The last reading of a limiter's clock, 584 years after it was made: later
-/// readings saturate here, and time stands still for the limiter (see the
-/// limiters' "clock's end").
+/// The end of a limiter's clock, 584 years after it was made: a time it
+/// never reaches. Readings stop a nanosecond short of it, and time stands
+/// still there for the limiter (see the limiters' "clock's end"); a time at
+/// or past it never comes: nothing sleeps for it, and a wait for it is
+/// `Duration::MAX`.
 const CLOCK_END: u64 = u64::MAX;
 
 /// A limiter's own time axis: nanoseconds since it was made, read from its
-/// timer. 2^64 ns is 584 years; later readings saturate at [`CLOCK_END`].
+/// timer, up to a nanosecond short of [`CLOCK_END`].
 #[derive(Clone, Copy, Debug)]
 struct Origin {
     at: Instant,
@@ -334,16 +336,22 @@ impl Origin {
             .as_secs()
             .saturating_mul(1_000_000_000)
             .saturating_add(u64::from(since.subsec_nanos()))
+            .min(CLOCK_END - 1)
     }
 
-    /// A sleep until `nanos` after the origin on `timer`; when that instant
-    /// cannot be represented (a booking centuries away), the longest sleep
+    /// A sleep until `nanos` after the origin on `timer`; `None` for a time
+    /// at or past [`CLOCK_END`], which never comes (a sleep for it would
+    /// fire once the timer got there, where the limiter's time stands
+    /// still). When the instant cannot be represented, the longest sleep
     /// the timer has (decades on the real-time timers).
-    fn sleep<T: crate::rt::Timer>(self, timer: &T, nanos: u128) -> T::Sleep {
-        match self.at.checked_add(duration_from_nanos(nanos)) {
+    fn sleep<T: crate::rt::Timer>(self, timer: &T, nanos: u128) -> Option<T::Sleep> {
+        if nanos >= u128::from(CLOCK_END) {
+            return None;
+        }
+        Some(match self.at.checked_add(duration_from_nanos(nanos)) {
             Some(deadline) => timer.sleep_until(deadline),
             None => timer.sleep(Duration::MAX),
-        }
+        })
     }
 }
 
@@ -429,15 +437,21 @@ impl<S> Turn<S> {
 
 impl<S: std::future::Future<Output = ()>> Turn<S> {
     /// Sleeps with `sleep()`, made for the booked time `at`: a sleep made
-    /// for another `at` is replaced. Ready once the sleep has fired.
+    /// for another `at` is replaced. Ready once the sleep has fired; for a
+    /// time that never comes (`sleep()` is `None`), pending with no sleep:
+    /// the waiter is woken only if one ahead of it gives way.
     fn poll_nap(
         mut nap: std::pin::Pin<&mut Nap<S>>,
         at: u128,
-        sleep: impl FnOnce() -> S,
+        sleep: impl FnOnce() -> Option<S>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
         if !matches!(nap.as_mut().project(), NapProj::Armed { at: armed, .. } if *armed == at) {
-            nap.set(Nap::Armed { at, sleep: sleep() });
+            let Some(sleep) = sleep() else {
+                nap.set(Nap::Idle);
+                return std::task::Poll::Pending;
+            };
+            nap.set(Nap::Armed { at, sleep });
         }
         match nap.project() {
             NapProj::Armed { sleep, .. } => sleep.poll(cx),

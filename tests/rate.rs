@@ -504,9 +504,9 @@ mod manual {
         match (answer, model.check_n(nanos, n)) {
             (Ok(()), Some(Ok(()))) => {}
             (Err(RateLimited::NotUntil(refused)), Some(Err(wait))) => {
-                // A time past the limiter's clock's end (2^64 - 1 ns) never
-                // comes.
-                let past_the_end = nanos + wait > u128::from(u64::MAX);
+                // A time at or past the limiter's clock's end (2^64 - 1 ns)
+                // never comes.
+                let past_the_end = nanos + wait >= u128::from(u64::MAX);
                 let expected = if past_the_end { u128::MAX } else { wait };
                 prop_assert_eq!(
                     refused.wait_time().as_nanos(),
@@ -2176,6 +2176,36 @@ mod manual {
         assert!(refused.wait_time() > 500 * YEAR);
         clock.advance(100 * YEAR);
         assert!(window.check().is_err());
+    }
+
+    /// A waiter booked before the clock's end for a time past it is never
+    /// served, however far the timer goes: the time never comes for the
+    /// limiter. One booked before the end is served.
+    #[test]
+    fn a_booking_past_the_clocks_end_is_never_served() {
+        let clock = ManualClock::new();
+        let quota = Quota::new(1, 400 * YEAR).burst(1);
+        let direct = RateLimiter::with_timer(quota, clock.clone());
+        let keyed = KeyedRateLimiter::with_timer(quota, clock.clone());
+        direct.check().unwrap();
+        keyed.check(&1).unwrap();
+        let (_, wakers, _) = counters(1);
+        // Booked at 400 years, and at 800: past the end.
+        let mut turns: Vec<Pin<Box<dyn Future<Output = ()>>>> = vec![
+            Box::pin(direct.acquire()),
+            Box::pin(direct.acquire()),
+            Box::pin(keyed.acquire(&1)),
+            Box::pin(keyed.acquire(&1)),
+        ];
+        for turn in &mut turns {
+            assert!(poll(turn, &wakers[0]).is_pending());
+        }
+        clock.advance(900 * YEAR);
+        let ready: Vec<bool> = turns
+            .iter_mut()
+            .map(|turn| poll(turn, &wakers[0]).is_ready())
+            .collect();
+        assert_eq!(ready, [true, false, true, false]);
     }
 
     /// A waker whose `clone` panics as a waiter books leaves no booking

@@ -47,8 +47,7 @@
 //! entry moves none (see [`Waiters`]).
 
 use super::{
-    Booking, CLOCK_END, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Reading,
-    Turn, lock,
+    Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Reading, Turn, lock,
 };
 use crate::primitives::{Arc, Mutex, MutexGuard};
 use crate::primitives::{AtomicU64, Ordering, fence};
@@ -1166,13 +1165,6 @@ impl<T: Timer> RateLimiter<T> {
         };
         drop(state);
         drop(stale);
-        if nanos == CLOCK_END {
-            // Time stands still at the clock's end: a time not reached yet
-            // never comes, and a sleep for it would fire at once (the timer
-            // went past long ago). Woken if one ahead gives way.
-            turn.nap.set(Nap::Idle);
-            return Poll::Pending;
-        }
         let sleep = || shared.origin.sleep(&shared.timer, gcra.nanos(at));
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
             return Poll::Pending;

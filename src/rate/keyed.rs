@@ -12,9 +12,7 @@
 //! its turn gives its cells back to its key and to the waiters behind it.
 
 use super::gcra::{Gcra, Polled, Waiters, Wakes, Words};
-use super::{
-    Booking, CLOCK_END, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock,
-};
+use super::{Booking, InsufficientCapacity, Nap, NotUntil, Origin, Quota, RateLimited, Turn, lock};
 use crate::primitives::{Arc, Mutex};
 use crate::rt::{Auto, Timer};
 use std::collections::HashMap;
@@ -774,13 +772,6 @@ where
         };
         drop(state);
         drop(stale);
-        if nanos == CLOCK_END {
-            // Time stands still at the clock's end: a time not reached yet
-            // never comes, and a sleep for it would fire at once (the timer
-            // went past long ago). Woken if one ahead gives way.
-            turn.nap.set(Nap::Idle);
-            return Poll::Pending;
-        }
         let sleep = || shared.origin.sleep(&shared.timer, gcra.nanos(at));
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
             return Poll::Pending;

@@ -108,15 +108,10 @@ struct Shared<T> {
 }
 
 impl<T: Timer> Shared<T> {
-    /// The clock, in nanoseconds since the origin, short of [`NEVER`].
+    /// The clock, in nanoseconds since the origin: short of [`NEVER`].
     fn now(&self) -> u64 {
-        short_of_never(self.origin.read(&self.timer))
+        self.origin.read(&self.timer)
     }
-}
-
-/// A reading kept short of [`NEVER`].
-fn short_of_never(nanos: u64) -> u64 {
-    nanos.min(NEVER - 1)
 }
 
 struct Window {
@@ -602,8 +597,7 @@ impl<T: Timer> SlidingWindow<T> {
     /// assert_eq!(window.check_n(11), Err(RateLimited::InsufficientCapacity(10)));
     /// ```
     pub fn check_n(&self, n: u32) -> Result<(), RateLimited> {
-        let reading = self.shared.origin.read(&self.shared.timer);
-        let nanos = short_of_never(reading);
+        let nanos = self.shared.now();
         let mut window = lock(&self.shared.state);
         if n > window.limit {
             return Err(RateLimited::InsufficientCapacity(window.limit));
@@ -616,8 +610,7 @@ impl<T: Timer> SlidingWindow<T> {
             window.admit(on_clock(at), n);
             return Ok(());
         }
-        // At the clock's end itself, the refusal is for good.
-        Err(NotUntil::new(self.shared.origin, reading, at, 1).into())
+        Err(NotUntil::new(self.shared.origin, nanos, at, 1).into())
     }
 
     /// Waits until one event fits, in FIFO order with the other waiters.
@@ -775,12 +768,6 @@ impl<T: Timer> SlidingWindow<T> {
             }
         };
         *turn.booking = Some(Booking { id });
-        if at == NEVER {
-            // No time of its own to wait for: it books again when one ahead
-            // gives way, which wakes it (its waker is filed).
-            turn.nap.set(Nap::Idle);
-            return Poll::Pending;
-        }
         let at = u128::from(at);
         let sleep = || shared.origin.sleep(&shared.timer, at);
         if Turn::poll_nap(turn.nap.as_mut(), at, sleep, cx).is_pending() {
