@@ -90,11 +90,7 @@ pub(crate) fn base() -> Option<Instant> {
 pub(crate) fn nanos() -> Option<u64> {
     #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
     if let Some(clock) = tsc::clock() {
-        let ticks = tsc::ordered_ticks();
-        return Some(match clock.line.read(ticks) {
-            Some(nanos) => nanos,
-            None => nanos_between(clock.base, clock.slow(ticks)),
-        });
+        return Some(clock.nanos_at(tsc::ordered_ticks()));
     }
     None
 }
@@ -136,13 +132,7 @@ impl Counter {
     #[inline]
     pub(crate) fn nanos(self) -> u64 {
         #[cfg(all(target_arch = "x86_64", not(miri), not(portasync_loom)))]
-        {
-            let ticks = tsc::ticks();
-            match self.clock.line.read(ticks) {
-                Some(nanos) => nanos,
-                None => nanos_between(self.clock.base, self.clock.slow(ticks)),
-            }
-        }
+        return self.clock.nanos_at(tsc::ticks());
         #[cfg(not(all(target_arch = "x86_64", not(miri), not(portasync_loom))))]
         match self.never {}
     }
@@ -414,6 +404,16 @@ mod tsc {
     }
 
     impl Clock {
+        /// Nanoseconds since `base` at counter reading `ticks`: the line's,
+        /// or a real reading where the line cannot answer.
+        #[inline(always)]
+        pub(super) fn nanos_at(&self, ticks: u64) -> u64 {
+            match self.line.read(ticks) {
+                Some(nanos) => nanos,
+                None => super::nanos_between(self.base, self.slow(ticks)),
+            }
+        }
+
         /// A real reading, offered to the line as its next anchor; raised
         /// to where the line stood at `before`, or at its end if that came
         /// first (by no more than
