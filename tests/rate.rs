@@ -1508,6 +1508,33 @@ mod manual {
         assert!(limiter.is_empty());
     }
 
+    /// An interval past 2^64 ticks (25 s a cell, in ticks of 1/4e9 ns),
+    /// checked first at the limiter's first nanosecond: the keyed limiter's
+    /// one-word path took the interval, clamped to a word, as exact, and let
+    /// the second cell through after 4.6 s (from a review).
+    #[test]
+    fn keyed_intervals_past_a_word_are_exact_from_the_first_nanosecond() {
+        let quota = Quota::new(4_000_000_000, Duration::new(100_000_000_000, 1)).burst(1);
+        let clock = ManualClock::new();
+        let direct = RateLimiter::with_timer(quota, clock.clone());
+        let keyed = KeyedRateLimiter::with_timer(quota, clock.clone());
+        direct.check().unwrap();
+        keyed.check(&0).unwrap();
+        let cell = Duration::new(25, 1);
+        assert_eq!(wait_of(direct.check()), cell);
+        assert_eq!(wait_of(keyed.check(&0)), cell);
+        clock.advance(cell - NS);
+        assert!(keyed.check(&0).is_err());
+        clock.advance(NS);
+        keyed.check(&0).unwrap();
+        // A cell past the clock's end (584 years): the second never comes.
+        let never = Quota::new(3, Duration::from_nanos(u64::MAX) * 4).burst(1);
+        let clock = ManualClock::new();
+        let keyed = KeyedRateLimiter::with_timer(never, clock.clone());
+        keyed.check(&0).unwrap();
+        assert_eq!(wait_of(keyed.check(&0)), Duration::MAX);
+    }
+
     #[test]
     fn keyed_waiters_are_fifo_per_key_and_give_back() {
         let clock = ManualClock::new();

@@ -776,9 +776,9 @@ impl Words {
     /// [`Gcra::test`] on words: `n` cells (at most the burst) at `now`,
     /// given `tat`, both in ticks from the same base. `Ok(new tat)` if
     /// allowed, `Err(earliest)` if first allowed then, `None` when a value
-    /// would exceed `limit` (the caller then does it in `u128`). A clamped
-    /// `interval` or `tau` is larger than any value that fits, so the
-    /// answer is still exact.
+    /// would exceed `limit` or reach [`CLAMPED`] (the caller then does it
+    /// in `u128`). A clamped `interval` or `tau` is then larger than any
+    /// value that fits, so the answer is still exact.
     #[inline]
     pub(super) fn test(&self, tat: u64, now: u64, n: u32, limit: u64) -> Option<Result<u64, u64>> {
         // A request in the nanosecond after `tat` counts as made at `tat`.
@@ -788,7 +788,10 @@ impl Words {
             now
         };
         let new = start.checked_add(u64::from(n).checked_mul(self.interval)?)?;
-        if new > limit {
+        // A clamped interval alone reaches `CLAMPED` (from a `start` of 0,
+        // for one cell): taken as exact, it let a cell of 25 s through after
+        // 4.6 s (from a review).
+        if new > limit || new == CLAMPED {
             return None;
         }
         // Exact: `new` fits, and a clamped `tau` is larger than it either way.
@@ -801,13 +804,17 @@ impl Words {
     }
 }
 
+/// What [`Gcra::words`] makes of an interval or tau past a word; no value
+/// [`Words::test`] answers with reaches it.
+const CLAMPED: u64 = u64::MAX;
+
 impl Gcra {
     pub(super) fn words(&self) -> Words {
         Words {
             // A divisor of a u32 count.
             per_nano: self.per_nano as u64,
-            interval: u64::try_from(self.interval).unwrap_or(u64::MAX),
-            tau: u64::try_from(self.tau).unwrap_or(u64::MAX),
+            interval: u64::try_from(self.interval).unwrap_or(CLAMPED),
+            tau: u64::try_from(self.tau).unwrap_or(CLAMPED),
             burst: self.burst,
         }
     }
