@@ -523,6 +523,12 @@ mod manual {
         Ok(())
     }
 
+    /// The limiters' reading of `clock`: nanoseconds since it was made, up to
+    /// a nanosecond short of their clock's end.
+    fn limiter_nanos(clock: &ManualClock) -> u128 {
+        clock.elapsed().as_nanos().min(u128::from(u64::MAX - 1))
+    }
+
     /// A fraction (in 1/256) of `burst` cells: 0 to just over the burst.
     fn cells(burst: u32, fraction: u32) -> u32 {
         let cells = (u64::from(burst) * u64::from(fraction)).div_ceil(256);
@@ -530,14 +536,15 @@ mod manual {
     }
 
     /// How far the clock moves before a step: often not at all or a little,
-    /// now and then by years (up to 2.3: 100 of them stay within the 584
-    /// years the limiter counts).
+    /// now and then by years (up to 2.3), rarely by centuries, to and past
+    /// the 584 years the limiter counts (its clock's end).
     fn advances() -> impl Strategy<Value = u64> + Clone {
         prop_oneof![
-            4 => Just(0u64),
-            4 => 0..=1_000u64,
-            3 => 0..=10_000_000_000u64,
-            1 => 0..=(1u64 << 56),
+            8 => Just(0u64),
+            8 => 0..=1_000u64,
+            6 => 0..=10_000_000_000u64,
+            2 => 0..=(1u64 << 56),
+            1 => prop_oneof![Just(u64::MAX / 3), any::<u64>()],
         ]
     }
 
@@ -551,12 +558,24 @@ mod manual {
             Just(u32::MAX - 1),
             any::<u32>().prop_map(|n| n.max(1))
         ];
+        // Also intervals and bucket sizes at and past 2^59 and 2^64 ticks
+        // (where the one-word paths clamp), up to `Duration::MAX`.
+        let max = Duration::MAX.as_nanos();
+        let near = |bits: u32, most: u128| {
+            (-4i128..=4, 1..=most).prop_map(move |(d, k)| ((1i128 << bits) + d) as u128 * k)
+        };
         let period = prop_oneof![
-            Just(1u64),
-            1..=1_000u64,
-            Just(1_000_000_000u64),
-            Just(3_600_000_000_000u64),
-            Just(100 * 365 * 24 * 3_600_000_000_000u64),
+            6 => Just(1u128),
+            6 => 1..=1_000u128,
+            6 => Just(1_000_000_000u128),
+            6 => Just(3_600_000_000_000u128),
+            6 => Just(100 * 365 * 24 * 3_600_000_000_000u128),
+            2 => (0..1_000u128).prop_map(move |d| max - d),
+            2 => 1..=max,
+            2 => near(64, 8),
+            2 => near(59, 8),
+            2 => near(64, 1 << 32),
+            2 => near(59, 1 << 32),
         ];
         let burst = prop_oneof![
             1..=20u32,
@@ -565,7 +584,9 @@ mod manual {
             any::<u32>().prop_map(|b| b.max(1))
         ];
         (count, period, burst).prop_map(|(count, period, burst)| {
-            Quota::new(count, Duration::from_nanos(period)).burst(burst)
+            let (secs, nanos) = (period / 1_000_000_000, period % 1_000_000_000);
+            let period = Duration::new(secs as u64, nanos as u32);
+            Quota::new(count, period).burst(burst)
         })
     }
 
@@ -695,7 +716,7 @@ mod manual {
         let (mut current, mut next) = (quota, other);
         for step in steps {
             clock.advance(Duration::from_nanos(step.advance()));
-            let nanos = clock.elapsed().as_nanos();
+            let nanos = limiter_nanos(&clock);
             let now = nanos * model.per_nano;
             let burst = current.burst_size();
             match step {
@@ -828,7 +849,7 @@ mod manual {
             for (advance, fraction, key) in steps {
                 clock.advance(Duration::from_nanos(advance));
                 let n = cells(burst, fraction);
-                let nanos = clock.elapsed().as_nanos();
+                let nanos = limiter_nanos(&clock);
                 matches_model(limiter.check_n(&key, n), &mut models[key], nanos, n, burst)?;
             }
         }
