@@ -370,11 +370,11 @@ impl Reading {
         self.raw.saturating_sub(self.offset)
     }
 
-    /// Nanoseconds since `base` nanoseconds after the origin, saturating at
-    /// zero: `nanos().saturating_sub(base)` in one subtraction.
+    /// Nanoseconds since `base` nanoseconds after the origin, in one
+    /// subtraction; `None` for a reading before it.
     #[inline]
-    fn since(self, base: u64) -> u64 {
-        self.raw.saturating_sub(self.offset.saturating_add(base))
+    fn since(self, base: u64) -> Option<u64> {
+        self.raw.checked_sub(self.offset.saturating_add(base))
     }
 }
 

@@ -235,13 +235,39 @@ impl Fast {
     /// arithmetic wraps rather than panics then, and the swap fails.
     #[inline]
     fn check(&self, reading: Reading, n: u32) -> Option<Result<(), (u128, u32)>> {
+        // Ticks of a nanosecond (a whole number of nanoseconds a cell: most
+        // quotas) spare the multiplication on the way from the clock to the
+        // swap.
+        if self.slot.per_nano.load(Ordering::Relaxed) == 1 {
+            self.check_in::<true>(reading, n)
+        } else {
+            self.check_in::<false>(reading, n)
+        }
+    }
+
+    /// [`check`](Self::check), with ticks known to be nanoseconds when
+    /// `NANO_TICKS` (should the slot say otherwise by the time it is read,
+    /// the lock decides).
+    #[inline(always)]
+    fn check_in<const NANO_TICKS: bool>(
+        &self,
+        reading: Reading,
+        n: u32,
+    ) -> Option<Result<(), (u128, u32)>> {
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             if word & SLOW != 0 {
                 return None;
             }
             let slot = &self.slot;
-            let per_nano = slot.per_nano.load(Ordering::Relaxed);
+            let per_nano = if NANO_TICKS {
+                if slot.per_nano.load(Ordering::Relaxed) != 1 {
+                    return None;
+                }
+                1
+            } else {
+                slot.per_nano.load(Ordering::Relaxed)
+            };
             let interval = slot.interval.load(Ordering::Relaxed);
             let tau = slot.tau.load(Ordering::Relaxed);
             let base = slot.base.load(Ordering::Relaxed);
@@ -255,9 +281,11 @@ impl Fast {
             // Pairs with the release fence in `publish`: if any load above
             // saw a later generation's slot, the word has changed by now.
             fence(Ordering::Acquire);
-            // A reading from before `base` counts as `base`: a time the
-            // caller has certainly passed, so it allows nothing early.
-            let since = reading.since(base);
+            // A reading from before `base` (another thread's, taken a
+            // little later, moved it) goes to the lock: a branch there
+            // rather than a saturating subtraction keeps the path from the
+            // clock to the swap a step shorter.
+            let since = reading.since(base)?;
             if since > span || u64::from(n) > burst {
                 return None; // time to move `base`, or no wait would do
             }
