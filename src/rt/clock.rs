@@ -200,14 +200,11 @@ impl Line {
         if past >= span {
             return None;
         }
-        // `(past * scale) >> 32`, exactly, as the whole nanoseconds per tick
-        // times `past` plus the high word of `past` times the fraction: no
-        // shift of a 128-bit product after the multiplication. Within the
-        // span the offset is under one period, and the anchor leaves room
-        // for it (see `span_of`): no overflow.
-        let whole = (scale >> 32) * past;
-        let fraction = ((u128::from(past) * u128::from(scale << 32)) >> 64) as u64;
-        Some(nanos + whole + fraction)
+        // Within the span, `past * scale` is below `REANCHOR_NANOS << 32`
+        // (see `span_of`): the product fits a word, so one multiplication
+        // and a shift give the offset exactly. The offset is under one
+        // period, and the anchor leaves room for it: no overflow.
+        Some(nanos + ((past * scale) >> 32))
     }
 
     /// Where the line stands at counter reading `ticks`, up to the end of
@@ -323,8 +320,8 @@ fn span_of(nanos: u64, scale: u64) -> u64 {
     if scale <= BROKEN || nanos > u64::MAX - REANCHOR_NANOS {
         return 0;
     }
-    // `past < span` gives `past * scale < REANCHOR_NANOS << 32`, so the
-    // offset, shifted down, is below REANCHOR_NANOS.
+    // `past < span` gives `past * scale < REANCHOR_NANOS << 32` (which
+    // fits a word), so the offset, shifted down, is below REANCHOR_NANOS.
     u64::try_from((u128::from(REANCHOR_NANOS) << 32).div_ceil(u128::from(scale)))
         .unwrap_or(u64::MAX)
 }
@@ -556,6 +553,38 @@ mod tests {
             0,
             "no room"
         );
+    }
+
+    /// A reading's one-word product is exact (and does not overflow) up to
+    /// the last tick of the span, at any slope.
+    #[test]
+    fn a_reading_is_exact_to_the_end_of_its_span() {
+        for scale in [
+            BROKEN + 1,
+            3,
+            1 << 31,
+            3 << 30,
+            (1 << 32) + 7,
+            5 << 32,
+            u64::MAX,
+        ] {
+            let (anchor, nanos) = (1_000, 5 * MS);
+            let line = Line::new();
+            let span = span_of(nanos, scale);
+            line.ticks.store(anchor, Ordering::Relaxed);
+            line.nanos.store(nanos, Ordering::Relaxed);
+            line.scale.store(scale, Ordering::Relaxed);
+            line.span.store(span, Ordering::Relaxed);
+            line.seq.store(2, Ordering::Release);
+            for past in [0, 1, span / 2, span - 1]
+                .into_iter()
+                .filter(|&past| past < span)
+            {
+                let exact = line_at(anchor, nanos, scale, anchor + past);
+                assert_eq!(line.read(anchor + past), Some(exact), "{scale} at {past}");
+            }
+            assert_eq!(line.read(anchor + span), None, "{scale}: past the span");
+        }
     }
 
     #[test]
