@@ -87,6 +87,7 @@ mod retry;
 mod sync;
 mod task;
 mod time;
+mod wake;
 
 pub use retry::{
     Backoff, Delays, Jitter, Retry, RetryBudget, RetryError, RetryFuture, RetryPolicy, StopReason,

@@ -37,6 +37,39 @@ fn cancel_wakes_every_waiter_exactly_once() {
     assert!(poll(&mut child_waiter.0, &child_waiter.1.1).is_ready());
 }
 
+/// A waiter whose waker panics stops neither the waking of the others on
+/// its token nor the cancel of the token's children (and their waiters);
+/// the panic then reaches the caller of `cancel`.
+#[test]
+fn a_waker_that_panics_stops_no_part_of_a_cancel() {
+    let token = CancelToken::new();
+    let child = token.child();
+    let grandchild = child.child();
+    let (bad_wakes, bad) = common::panicking();
+    let (sibling_wakes, sibling) = counter();
+    let (child_wakes, child_waker) = counter();
+    let (grandchild_wakes, grandchild_waker) = counter();
+    let mut failing = Box::pin(token.cancelled());
+    let mut beside = Box::pin(token.cancelled());
+    let mut below = Box::pin(child.cancelled());
+    let mut further = Box::pin(grandchild.cancelled());
+    assert!(poll(&mut failing, &bad).is_pending());
+    assert!(poll(&mut beside, &sibling).is_pending());
+    assert!(poll(&mut below, &child_waker).is_pending());
+    assert!(poll(&mut further, &grandchild_waker).is_pending());
+
+    let cancel = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| token.cancel()));
+    assert!(cancel.is_err(), "the waker's panic goes on to the caller");
+    assert_eq!(bad_wakes.0.load(Ordering::SeqCst), 1);
+    for wakes in [&sibling_wakes, &child_wakes, &grandchild_wakes] {
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    }
+    assert!(child.is_cancelled() && grandchild.is_cancelled());
+    assert!(poll(&mut beside, &sibling).is_ready());
+    assert!(poll(&mut below, &child_waker).is_ready());
+    assert!(poll(&mut further, &grandchild_waker).is_ready());
+}
+
 #[test]
 fn only_the_newest_waker_is_woken() {
     let token = CancelToken::new();

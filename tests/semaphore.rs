@@ -338,6 +338,52 @@ fn the_replaced_waker_is_released() {
     );
 }
 
+/// A release that grants two waiters, the first of whose wakers panics:
+/// the second is woken all the same (else it would hold its permit, never
+/// polled again), then the panic reaches the releasing caller.
+#[test]
+fn a_waker_that_panics_leaves_no_granted_waiter_unwoken() {
+    let semaphore = Semaphore::new(2);
+    let held = semaphore.try_acquire_many(2).unwrap();
+    let (bad_wakes, bad_waker) = common::panicking();
+    let (good_wakes, good_waker) = Counter::waker();
+    let mut first = semaphore.acquire();
+    let mut second = semaphore.acquire();
+    pending(&mut first, &bad_waker);
+    pending(&mut second, &good_waker);
+
+    let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(held)));
+    assert!(released.is_err(), "the waker's panic goes on to the caller");
+    assert_eq!(
+        (bad_wakes.0.load(Ordering::SeqCst), good_wakes.wakes()),
+        (1, 1)
+    );
+    assert!(ready(&mut second, &good_waker).is_ok());
+    assert!(ready(&mut first, &good_waker).is_ok());
+}
+
+/// `close` wakes every waiter it shuts out, also past one whose waker panics.
+#[test]
+fn close_wakes_every_waiter_past_a_waker_that_panics() {
+    let semaphore = Semaphore::new(0);
+    let (bad_wakes, bad_waker) = common::panicking();
+    let (good_wakes, good_waker) = Counter::waker();
+    let mut first = semaphore.acquire();
+    let mut second = semaphore.acquire();
+    pending(&mut first, &bad_waker);
+    pending(&mut second, &good_waker);
+
+    let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| semaphore.close()));
+    assert!(closed.is_err(), "the waker's panic goes on to the caller");
+    assert_eq!(
+        (bad_wakes.0.load(Ordering::SeqCst), good_wakes.wakes()),
+        (1, 1)
+    );
+    assert!(semaphore.is_closed());
+    assert!(ready(&mut second, &good_waker).is_err());
+    assert_eq!(semaphore.waiters(), 0);
+}
+
 #[test]
 fn close_fails_pending_and_later_acquires_and_keeps_held_permits() {
     let semaphore = Arc::new(Semaphore::new(3));

@@ -268,6 +268,56 @@ mod manual {
         assert!(poll(&mut run, &waker).is_ready());
     }
 
+    /// A run whose waker panics leaves no other run of a rescheduled
+    /// deadline unwoken (which would never see its time pass). The runs are
+    /// kept in no fixed order, so the case is tried with many deadlines,
+    /// each ordering its runs afresh.
+    #[test]
+    fn a_reschedule_wakes_every_run_past_a_waker_that_panics() {
+        for _ in 0..20 {
+            let clock = ManualClock::new();
+            let deadline = deadline_in(&clock, 60 * SEC);
+            let (bad_wakes, bad) = crate::common::panicking();
+            let mut failing = Box::pin(deadline.run(pending::<()>()));
+            assert!(poll(&mut failing, &bad).is_pending());
+            let mut others: Vec<_> = (0..8)
+                .map(|_| (Box::pin(deadline.run(pending::<()>())), counter()))
+                .collect();
+            for (run, (_, waker)) in &mut others {
+                assert!(poll(run, waker).is_pending());
+            }
+            let moved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                deadline.reschedule(Some(clock.now()))
+            }));
+            assert!(moved.is_err(), "the waker's panic goes on to the caller");
+            assert_eq!(bad_wakes.0.load(Ordering::SeqCst), 1);
+            for (run, (woken, waker)) in &mut others {
+                assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+                assert_eq!(poll(run, waker), Poll::Ready(Err(elapsed())));
+            }
+        }
+    }
+
+    /// `advance` wakes every sleep that came due, also past one whose waker
+    /// panics.
+    #[test]
+    fn advance_wakes_every_due_sleep_past_a_waker_that_panics() {
+        let clock = ManualClock::new();
+        let (bad_wakes, bad) = crate::common::panicking();
+        let (woken, waker) = counter();
+        let mut first = Box::pin(clock.sleep(SEC));
+        let mut second = Box::pin(clock.sleep(2 * SEC));
+        assert!(poll(&mut first, &bad).is_pending());
+        assert!(poll(&mut second, &waker).is_pending());
+        let advanced =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| clock.advance(3 * SEC)));
+        assert!(advanced.is_err(), "the waker's panic goes on to the caller");
+        assert_eq!(bad_wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert!(poll(&mut second, &waker).is_ready());
+        assert_eq!(clock.sleepers(), 0);
+    }
+
     #[test]
     fn deadline_removed_never_fires() {
         let clock = ManualClock::new();

@@ -510,12 +510,15 @@ impl Wakes {
         own: None,
     };
 
-    /// Wakes the next waiter; call with no lock held.
+    /// Wakes the next waiter; call with no lock held. The next waiter is
+    /// woken first: should the dropped waker panic, it has been.
     pub(super) fn finish(self) {
-        drop(self.own);
-        if let Some(next) = self.next {
+        let Self { next, own } = self;
+        if let Some(next) = next {
+            // Should this panic, `own` is still dropped while unwinding.
             next.wake();
         }
+        drop(own);
     }
 }
 

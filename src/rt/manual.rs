@@ -130,9 +130,7 @@ impl ManualClock {
             }
             due
         };
-        for waker in due {
-            waker.wake();
-        }
+        crate::wake::wake_all(due);
     }
 
     /// How many sleeps are waiting on this clock: polled at least once, not

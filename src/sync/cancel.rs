@@ -16,6 +16,7 @@
 //! waiters of part of it.
 
 use crate::primitives::{Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::wake::{keep_first, resume, wake_each};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -228,9 +229,12 @@ impl Node {
     }
 
     /// Cancels this node and its subtree, without recursion (a deep chain of
-    /// children cannot overflow the stack). Wakers run with no lock held.
+    /// children cannot overflow the stack). Wakers run with no lock held;
+    /// should one panic, the whole subtree is cancelled and every waiter
+    /// woken before the panic goes on.
     fn cancel(this: &Arc<Self>) {
         let mut pending = vec![this.clone()];
+        let mut panic = None;
         while let Some(node) = pending.pop() {
             if node.cancelled.swap(true, Ordering::AcqRel) {
                 continue;
@@ -242,11 +246,10 @@ impl Node {
                     inner.waiters.take_all().collect(),
                 )
             };
-            for waker in waiters {
-                waker.wake();
-            }
             pending.extend(children);
+            keep_first(&mut panic, wake_each(waiters));
         }
+        resume(panic);
     }
 }
 

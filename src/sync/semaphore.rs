@@ -715,9 +715,7 @@ impl Semaphore {
         // The queue is empty now, so the collected permits only settle the
         // shrink debt and become free.
         self.hand_out(queue, returned);
-        for waker in wakers {
-            waker.wake();
-        }
+        crate::wake::wake_all(wakers);
     }
 
     /// Locks the queue. Nothing panics or runs foreign code while it is held,
@@ -1699,13 +1697,10 @@ impl WakeList {
         }
     }
 
+    /// Wakes them all, even if one panics (then the panic goes on once
+    /// every waiter has been woken).
     fn wake_all(self) {
-        if let Some(first) = self.first {
-            first.wake();
-        }
-        for waker in self.more {
-            waker.wake();
-        }
+        crate::wake::wake_all(self.first.into_iter().chain(self.more));
     }
 }
 

@@ -205,10 +205,9 @@ impl<T: Timer> Deadline<T> {
             state.version = state.version.wrapping_add(1);
             state.waiters.values().cloned().collect()
         };
-        // Woken with the lock released: a waker may call back in.
-        for waker in waiters {
-            waker.wake();
-        }
+        // Woken with the lock released: a waker may call back in. Should one
+        // panic, the others are woken all the same.
+        crate::wake::wake_all(waiters);
     }
 
     /// Runs `future` under this deadline.

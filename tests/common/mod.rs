@@ -234,6 +234,25 @@ pub fn counter() -> (std::sync::Arc<Counter>, std::task::Waker) {
     (counter.clone(), std::task::Waker::from(counter))
 }
 
+/// Counts its wakes, then panics ("expected panic: in a waker"): a caller's
+/// waker that fails, for state that must stay whole when one does.
+#[derive(Default)]
+pub struct Panicking(pub std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Panicking {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        panic!("expected panic: in a waker");
+    }
+}
+
+/// A waker that panics when woken, and the count of its wakes.
+pub fn panicking() -> (std::sync::Arc<Panicking>, std::task::Waker) {
+    quiet_expected_panics();
+    let panicking = std::sync::Arc::new(Panicking::default());
+    (panicking.clone(), std::task::Waker::from(panicking))
+}
+
 /// Polls a boxed future once with `waker`.
 pub fn poll<F: Future>(
     future: &mut std::pin::Pin<Box<F>>,
