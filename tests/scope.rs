@@ -377,6 +377,41 @@ mod suite {
         go_tx
     }
 
+    /// The body joins a child whose handle it polled once before, with a
+    /// waker that panics when the child finishes: the body's thread is
+    /// unparked all the same (it once waited for good), and the waker's
+    /// panic reaches the caller as the child's. The gate opens from another
+    /// thread a little later, so that the join has usually parked by then;
+    /// the call runs on a thread of its own, so that a hang fails the test.
+    pub(crate) async fn scope_blocking_joins_past_a_waker_that_panics<R: Runtime>(rt: R) {
+        let (_, bad) = crate::common::panicking();
+        let (sent, outcome) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let message = panic_message(|| {
+                scope_blocking(&rt, |s| {
+                    let (open, gate) = async_channel::bounded::<()>(1);
+                    let mut child = s.spawn(async move {
+                        let _ = gate.recv().await;
+                        5
+                    });
+                    let mut cx = std::task::Context::from_waker(&bad);
+                    let polled = std::pin::Pin::new(&mut child).poll(&mut cx);
+                    assert!(polled.is_pending());
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(20));
+                        drop(open);
+                    });
+                    child.join()
+                })
+            });
+            sent.send(message).unwrap();
+        });
+        let message = outcome
+            .recv_timeout(crate::common::HANG)
+            .expect("the joining body was never unparked");
+        assert_eq!(message, "expected panic: in a waker");
+    }
+
     /// The body panics while a child is blocked: the call waits for the
     /// child before it resumes the body's panic.
     pub(crate) async fn scope_blocking_waits_when_the_body_panics<R: Runtime>(rt: R) {
@@ -522,6 +557,7 @@ macro_rules! every_runtime {
             scope_blocking_waits_when_the_body_panics,
             scope_blocking_refuses_nesting_in_a_child,
             scope_blocking_drops_the_output_before_a_child_panic,
+            scope_blocking_joins_past_a_waker_that_panics,
             $($extra),*
         );
     };

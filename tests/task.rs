@@ -151,6 +151,77 @@ mod suite {
         within(dropped.wait()).await;
     }
 
+    /// The group's token has a waiter whose waker panics: dropping the
+    /// group still stops the running child and drops the queued one
+    /// unstarted (the cancel came first, and its panic skipped the rest), then
+    /// the panic goes on.
+    pub(crate) async fn dropping_the_group_stops_every_child_past_a_waker_that_panics<
+        R: Runtime,
+    >(
+        rt: R,
+    ) {
+        let (running_guard, running_dropped) = drop_probe();
+        let (queued_guard, queued_dropped) = drop_probe();
+        let (started_tx, started) = async_channel::bounded(1);
+        let (ran_tx, ran) = async_channel::bounded(1);
+        let mut group = TaskGroup::with_runtime(rt).max_concurrent(1);
+        group.spawn(async move {
+            let _guard = running_guard;
+            started_tx.send(()).await.unwrap();
+            future::pending::<()>().await
+        });
+        group.spawn(async move {
+            let _guard = queued_guard;
+            ran_tx.send(()).await.unwrap();
+        });
+        within(started.recv()).await.unwrap();
+        let token = group.token();
+        let (_, bad) = crate::common::panicking();
+        let mut waiting = Box::pin(token.cancelled());
+        assert!(crate::common::poll(&mut waiting, &bad).is_pending());
+        let dropped = std::panic::catch_unwind(AssertUnwindSafe(|| drop(group)));
+        assert!(dropped.is_err(), "the waker's panic goes on from the drop");
+        assert!(token.is_cancelled());
+        within(running_dropped.wait()).await;
+        within(queued_dropped.wait()).await;
+        assert!(
+            ran.try_recv().is_err(),
+            "a queued child started after the drop"
+        );
+    }
+
+    /// The joiner waits with a waker that panics: the finishing child's
+    /// report still starts the queued child (its start once came after the
+    /// wake, which panicked), and `join_next` then gets both results.
+    pub(crate) async fn a_queued_child_starts_past_a_joiner_waker_that_panics<R: Runtime>(rt: R) {
+        let mut group = TaskGroup::with_runtime(rt).max_concurrent(1);
+        let (open, mut wait) = gates(1);
+        let gate = wait.remove(0);
+        let (started_tx, started) = async_channel::bounded(1);
+        group.spawn(async move {
+            gate.recv().await.unwrap();
+            1
+        });
+        group.spawn(async move {
+            started_tx.send(()).await.unwrap();
+            2
+        });
+        let (_, bad) = crate::common::panicking();
+        {
+            // Filed as the joiner's waker; dropping the future leaves it filed.
+            let mut next = Box::pin(group.join_next());
+            assert!(crate::common::poll(&mut next, &bad).is_pending());
+        }
+        open[0].send(()).await.unwrap();
+        within(started.recv()).await.unwrap();
+        let mut outputs = Vec::new();
+        while let Some(result) = within(group.join_next()).await {
+            outputs.push(result.unwrap());
+        }
+        outputs.sort_unstable();
+        assert_eq!(outputs, [1, 2]);
+    }
+
     /// Returns at once, but keeps what it holds until it is dropped (as a
     /// hand-written or combinator future may).
     struct ReadyHolding<T, G> {
@@ -610,6 +681,8 @@ macro_rules! task_suite {
                 abort_all_stops_children_wherever_they_are,
                 graceful_shutdown_on_real_time,
                 a_dropped_graceful_shutdown_loses_no_result,
+                dropping_the_group_stops_every_child_past_a_waker_that_panics,
+                a_queued_child_starts_past_a_joiner_waker_that_panics,
             );
         }
     };

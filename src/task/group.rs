@@ -21,6 +21,7 @@
 
 use crate::rt::{Auto, BareTask, JoinError, Runtime, Spawn, Timer, drop_in_place};
 use crate::sync::CancelToken;
+use crate::wake::{Panic, keep_first, resume, wake_each};
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
@@ -163,16 +164,6 @@ fn start_queued<T, R>(shared: &Shared<T, R>) -> Option<Panic> {
     }
 }
 
-/// A panic's payload.
-type Panic = Box<dyn std::any::Any + Send>;
-
-/// Resumes a panic [`start_queued`] returned.
-fn resume(panic: Option<Panic>) {
-    if let Some(payload) = panic {
-        std::panic::resume_unwind(payload);
-    }
-}
-
 /// What the children of one batch share with each other, their abort
 /// handles and the group: an allocation per [`BATCH`] spawns instead of one
 /// per child. Aligned so that it shares its cache lines with nothing else.
@@ -201,8 +192,10 @@ impl<T, R> Batch<T, R> {
         }
     }
 
-    /// Marks the children in `mask` aborted and wakes those that wait.
-    fn abort_bits(&self, mask: u64) {
+    /// Marks the children in `mask` aborted and wakes those that wait; the
+    /// first panic of their wakers is returned once all have been woken.
+    #[must_use = "a waker's panic is returned to be resumed"]
+    fn abort_bits(&self, mask: u64) -> Option<Panic> {
         self.aborted.fetch_or(mask, Ordering::SeqCst);
         let woken: Vec<Waker> = {
             let mut wakers = lock(&self.wakers);
@@ -212,9 +205,7 @@ impl<T, R> Batch<T, R> {
                 .collect()
         };
         // Outside the lock: a waker is the caller's code.
-        for waker in woken {
-            waker.wake();
-        }
+        wake_each(woken)
     }
 
     /// Files the task waker of child `index`; returns the one it replaces.
@@ -290,6 +281,7 @@ impl<T, R> Reporter<T, R> {
         // read-modify-write on the executor's hot path).
         let finished = batch.finished.load(Ordering::Relaxed) | 1 << self.index;
         batch.finished.store(finished, Ordering::Release);
+        let mut joiner = None;
         if done.closed {
             drop(done);
             drop(result);
@@ -298,11 +290,8 @@ impl<T, R> Reporter<T, R> {
                 seq: self.seq(),
                 result,
             });
-            let joiner = done.joiner.take();
+            joiner = done.joiner.take();
             drop(done);
-            if let Some(joiner) = joiner {
-                joiner.wake();
-            }
         }
         // Read after the report is in `done`: should `max_concurrent` set a
         // limit meanwhile, either this sees it, or the next spawn to decide
@@ -312,6 +301,11 @@ impl<T, R> Reporter<T, R> {
             // into the executor from a child that has finished. The panic
             // hook has reported it, and the refused child reports itself.
             drop(start_queued(shared));
+        }
+        // Last: the joiner's waker is the caller's code, and should it
+        // panic, the queued children have been started all the same.
+        if let Some(joiner) = joiner {
+            joiner.wake();
         }
     }
 }
@@ -390,7 +384,7 @@ trait Control: Send + Sync {
 
 impl<T: Send + 'static, R: Send + Sync + 'static> Control for Batch<T, R> {
     fn abort(&self, index: usize, seq: u64) {
-        self.abort_bits(1 << index);
+        let panic = self.abort_bits(1 << index);
         if self.shared.limited.load(Ordering::Acquire) {
             // Waiting still: it never starts. Dropping its starter drops the
             // future, whose reporter reports the cancellation.
@@ -401,6 +395,7 @@ impl<T: Send + 'static, R: Send + Sync + 'static> Control for Batch<T, R> {
             };
             drop(starter);
         }
+        resume(panic);
     }
 
     fn is_finished(&self, index: usize) -> bool {
@@ -874,13 +869,15 @@ impl<T, R> TaskGroup<T, R> {
     pub fn abort_all(&self) {
         let waiting = std::mem::take(&mut self.shared.queue().waiting);
         let local = lock(&self.local);
+        let mut panic = None;
         for batch in local.batches.iter().filter_map(Weak::upgrade) {
-            batch.abort_bits(self.spawned_bits(&batch));
+            keep_first(&mut panic, batch.abort_bits(self.spawned_bits(&batch)));
         }
         drop(local);
         // Dropping a starter drops the never-started future, whose reporter
         // reports the cancellation.
         drop(waiting);
+        resume(panic);
     }
 
     /// The bits of the children spawned into `batch` so far.
@@ -1191,10 +1188,12 @@ where
     /// });
     /// ```
     pub fn shutdown_graceful(&mut self, grace: Duration) -> ShutdownGraceful<'_, T, R> {
-        self.shared.token.cancel();
         // Queued children have not started: there is nothing to wait for.
         let starters = std::mem::take(&mut self.shared.queue().waiting);
         drop(starters);
+        // After the queue is emptied: should a waiter's waker panic, no
+        // queued child starts later.
+        self.shared.token.cancel();
         let sleep = Box::pin(self.shared.rt.sleep(grace));
         ShutdownGraceful {
             group: self,
@@ -1206,7 +1205,6 @@ where
 
 impl<T, R> Drop for TaskGroup<T, R> {
     fn drop(&mut self) {
-        self.shared.token.cancel();
         let waiting = {
             let mut queue = self.shared.queue();
             queue.closed = true;
@@ -1219,18 +1217,31 @@ impl<T, R> Drop for TaskGroup<T, R> {
             std::mem::take(&mut done.queue)
         };
         let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut panic = None;
         for batch in local.batches.iter().filter_map(Weak::upgrade) {
             let bits = if Arc::ptr_eq(&batch, &self.batch) {
                 first_bits(self.batched)
             } else {
                 u64::MAX
             };
-            batch.abort_bits(bits);
+            keep_first(&mut panic, batch.abort_bits(bits));
         }
+        // After the children are stopped: the token's waiters run the
+        // caller's wakers, and should one panic, no child is left behind.
+        let cancelled = catch_unwind(AssertUnwindSafe(|| self.shared.token.cancel()));
+        keep_first(&mut panic, cancelled.err());
         // Outside the locks: dropping a starter reports, and results run
         // the caller's destructors.
         drop(waiting);
         drop(results);
+        if let Some(payload) = panic {
+            // Not a second panic while one unwinds: that would abort.
+            if std::thread::panicking() {
+                crate::rt::discard(payload);
+            } else {
+                resume_unwind(payload);
+            }
+        }
     }
 }
 

@@ -66,11 +66,13 @@ impl<T> Sender<T> {
         let waker = state.waker.take();
         let parked = state.parked.take();
         drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        // The parked thread first: the waker is the caller's code, and
+        // should it panic, the thread has been unparked.
         if let Some(thread) = parked {
             thread.unpark();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }
