@@ -1529,6 +1529,45 @@ mod manual {
         assert!(limiter.is_empty());
     }
 
+    /// A key whose `Hash` panics while the keyed state widens to 16 bytes
+    /// leaves every key's state as it was: the widening once moved the keys
+    /// out of the narrow map first, and a panic midway lost them all, so
+    /// limited keys were let through again (from a review).
+    #[test]
+    fn a_hash_that_panics_while_the_state_widens_loses_no_key() {
+        /// The key whose hash panics, while set.
+        static TOUCHY: AtomicUsize = AtomicUsize::new(usize::MAX);
+        #[derive(Clone, PartialEq, Eq)]
+        struct Key(usize);
+        impl std::hash::Hash for Key {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                assert_ne!(
+                    TOUCHY.load(Ordering::SeqCst),
+                    self.0,
+                    "expected panic: in a key's hash"
+                );
+                self.0.hash(state);
+            }
+        }
+        crate::common::quiet_expected_panics();
+        let clock = ManualClock::new();
+        let limiter = KeyedRateLimiter::with_timer(Quota::per_minute(1), clock.clone());
+        // Near the clock's end, where a full bucket needs more than 8 bytes.
+        clock.advance(Duration::from_nanos(u64::MAX) - 70 * SEC);
+        let limited = Key(1);
+        limiter.check(&limited).unwrap();
+        assert!(limiter.check(&limited).is_err());
+        clock.advance(40 * SEC);
+        TOUCHY.store(1, Ordering::SeqCst);
+        let widened = std::panic::catch_unwind(|| limiter.check(&Key(2)));
+        assert!(widened.is_err(), "the key's panic goes on to the caller");
+        TOUCHY.store(usize::MAX, Ordering::SeqCst);
+        assert_eq!(wait_of(limiter.check(&limited)), 20 * SEC);
+        assert_eq!(limiter.len(), 1);
+        limiter.check(&Key(2)).unwrap();
+        assert_eq!(limiter.len(), 2);
+    }
+
     /// An interval past 2^64 ticks (25 s a cell, in ticks of 1/4e9 ns),
     /// checked first at the limiter's first nanosecond: the keyed limiter's
     /// one-word path took the interval, clamped to a word, as exact, and let

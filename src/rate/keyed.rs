@@ -268,12 +268,16 @@ impl<K: Hash + Eq + Clone> Keys<K> {
 
     /// Moves every key to 16-byte state: once, when a value first does not
     /// fit in 8 bytes.
+    ///
+    /// The keys are copied, not moved: should a key's `Hash` (or `Clone`)
+    /// panic, every key keeps its state in the narrow map, where a moving
+    /// drain would have lost them all.
     fn widen(&mut self) {
         if let Keys::Narrow(map) = self {
             let mut wide = HashMap::with_capacity_and_hasher(map.len(), *map.hasher());
             wide.extend(
-                map.drain()
-                    .map(|(key, tat)| (key, Tat::new(u128::from(tat)))),
+                map.iter()
+                    .map(|(key, tat)| (key.clone(), Tat::new(u128::from(*tat)))),
             );
             *self = Keys::Wide(wide);
         }
