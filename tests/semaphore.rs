@@ -338,6 +338,25 @@ fn the_replaced_waker_is_released() {
     );
 }
 
+/// Two waiters for a permit of `semaphore`: the first polled with a waker
+/// that panics, the second with a counting one (returned, with its counter
+/// and the other's).
+fn behind_a_panicking_waker(
+    semaphore: &Semaphore,
+) -> (
+    [Acquire<'_>; 2],
+    Arc<common::Panicking>,
+    Arc<Counter>,
+    Waker,
+) {
+    let (bad_wakes, bad_waker) = common::panicking();
+    let (good_wakes, good_waker) = Counter::waker();
+    let mut waiters = [semaphore.acquire(), semaphore.acquire()];
+    pending(&mut waiters[0], &bad_waker);
+    pending(&mut waiters[1], &good_waker);
+    (waiters, bad_wakes, good_wakes, good_waker)
+}
+
 /// A release that grants two waiters, the first of whose wakers panics:
 /// the second is woken all the same (else it would hold its permit, never
 /// polled again), then the panic reaches the releasing caller.
@@ -345,12 +364,8 @@ fn the_replaced_waker_is_released() {
 fn a_waker_that_panics_leaves_no_granted_waiter_unwoken() {
     let semaphore = Semaphore::new(2);
     let held = semaphore.try_acquire_many(2).unwrap();
-    let (bad_wakes, bad_waker) = common::panicking();
-    let (good_wakes, good_waker) = Counter::waker();
-    let mut first = semaphore.acquire();
-    let mut second = semaphore.acquire();
-    pending(&mut first, &bad_waker);
-    pending(&mut second, &good_waker);
+    let ([mut first, mut second], bad_wakes, good_wakes, good_waker) =
+        behind_a_panicking_waker(&semaphore);
 
     let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(held)));
     assert!(released.is_err(), "the waker's panic goes on to the caller");
@@ -366,12 +381,8 @@ fn a_waker_that_panics_leaves_no_granted_waiter_unwoken() {
 #[test]
 fn close_wakes_every_waiter_past_a_waker_that_panics() {
     let semaphore = Semaphore::new(0);
-    let (bad_wakes, bad_waker) = common::panicking();
-    let (good_wakes, good_waker) = Counter::waker();
-    let mut first = semaphore.acquire();
-    let mut second = semaphore.acquire();
-    pending(&mut first, &bad_waker);
-    pending(&mut second, &good_waker);
+    let ([_first, mut second], bad_wakes, good_wakes, good_waker) =
+        behind_a_panicking_waker(&semaphore);
 
     let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| semaphore.close()));
     assert!(closed.is_err(), "the waker's panic goes on to the caller");
