@@ -312,9 +312,45 @@ fn cancel_vs_cancel_below() {
     });
 }
 
+/// Two tokens of a chain dropped at once, each handing its children up to
+/// its parent: the last one still hangs from the root, whose cancel reaches
+/// it.
+#[test]
+fn chain_drop_vs_chain_drop() {
+    loom::model(|| {
+        let root = portasync::CancelToken::new();
+        let upper = root.child();
+        let lower = upper.child();
+        let last = lower.child();
+        let dropper = thread::spawn(move || drop(upper));
+        drop(lower);
+        dropper.join().unwrap();
+        root.cancel();
+        assert!(last.is_cancelled());
+    });
+}
+
+/// A token dropped while its parent is cancelled and its child waits: the
+/// child is cancelled and its waiter woken, whichever went first.
+#[test]
+fn chain_drop_vs_cancel() {
+    loom::model(|| {
+        let root = portasync::CancelToken::new();
+        let middle = root.child();
+        let last = middle.child();
+        let waiting = last.clone();
+        let waiter = thread::spawn(move || loom::future::block_on(waiting.cancelled()));
+        let dropper = thread::spawn(move || drop(middle));
+        root.cancel();
+        dropper.join().unwrap();
+        waiter.join().unwrap();
+        assert!(last.is_cancelled());
+    });
+}
+
 /// The middle of three dropped while the root is cancelled: the grandchild's
-/// waiter is woken either way (the middle stays in the tree while it has a
-/// child).
+/// waiter is woken either way (the middle hands it up to the root, or the
+/// cancel reaches it through the middle).
 #[test]
 fn middle_drop_vs_cancel() {
     loom::model(|| {
