@@ -312,6 +312,54 @@ fn cancel_vs_cancel_below() {
     });
 }
 
+/// A cancel of a token that a cancel from above has already reached returns
+/// only once the token's children read as cancelled too (it returned at
+/// once, leaving them to the other cancel; from a review).
+#[test]
+fn cancel_below_a_cancel_in_progress() {
+    loom::model(|| {
+        let root = portasync::CancelToken::new();
+        let child = root.child();
+        let grandchild = child.child();
+        let above = root.clone();
+        let canceller = thread::spawn(move || above.cancel());
+        child.cancel();
+        assert!(grandchild.is_cancelled());
+        canceller.join().unwrap();
+    });
+}
+
+/// A grandchild made while a cancel from above walks the tree, perhaps
+/// after it took the middle: it is cancelled too (the walk comes back to a
+/// node for children added while it waited).
+#[test]
+fn child_made_below_a_cancel_in_progress() {
+    loom::model(|| {
+        let root = portasync::CancelToken::new();
+        let child = root.child();
+        let canceller = thread::spawn(move || root.cancel());
+        let grandchild = child.child();
+        loom::future::block_on(grandchild.cancelled());
+        canceller.join().unwrap();
+    });
+}
+
+/// Flags are set children first: a token that reads as cancelled has its
+/// whole subtree cancelled.
+#[test]
+fn a_cancelled_token_has_its_subtree_cancelled() {
+    loom::model(|| {
+        let root = portasync::CancelToken::new();
+        let child = root.child();
+        let grandchild = child.child();
+        let canceller = thread::spawn(move || root.cancel());
+        if child.is_cancelled() {
+            assert!(grandchild.is_cancelled());
+        }
+        canceller.join().unwrap();
+    });
+}
+
 /// Two tokens of a chain dropped at once, each handing its children up to
 /// its parent: the last one still hangs from the root, whose cancel reaches
 /// it.

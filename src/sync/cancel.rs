@@ -13,10 +13,13 @@
 //! tokens each made from the last and then dropped stays one level deep.
 //!
 //! Every node's flag is set by the `cancel` that reaches it, under the
-//! node's lock. A `cancel` holds the lock of the node it was called on
-//! while it walks the subtree below, so another `cancel` of that node or of
-//! an ancestor, which must take that lock, returns only once the whole
-//! subtree reads as cancelled. Locks are taken ancestor before descendant;
+//! node's lock, children first: a node that reads as cancelled has its
+//! whole subtree cancelled. A `cancel` holds the lock of the node it was
+//! called on while it walks the subtree below, so another `cancel` of that
+//! node or of an ancestor, which must take that lock, returns only once the
+//! whole subtree reads as cancelled; a `cancel` of a node that such a walk
+//! has already taken waits for it the same way. Locks are taken ancestor
+//! before descendant;
 //! code that starts from a node and needs its parent reads the parent under
 //! the node's lock, lets go, takes both in order and checks that the parent
 //! is still the same.
@@ -102,10 +105,14 @@ struct Node {
 #[derive(Default)]
 struct Inner {
     /// The node this one is a child of, and this node's key in its
-    /// `children`; `None` for a root, and once cancelled or left.
+    /// `children`; `None` for a root, and once a cancel took it or it left.
     parent: Option<(Arc<Node>, usize)>,
     children: Slab<Arc<Node>>,
     waiters: Slab<Waker>,
+    /// A cancel from above has taken this node from its parent and will
+    /// cancel it (after its subtree): the node that cancel was called on,
+    /// whose lock it holds until it is done. `None` once cancelled.
+    doomed_by: Option<Arc<Node>>,
 }
 
 /// Entries under stable keys, with no hashing: a key is reused only after
@@ -174,7 +181,6 @@ impl<T> Slab<T> {
         std::mem::take(&mut self.entries).into_iter().flatten()
     }
 
-    #[cfg(test)]
     fn len(&self) -> usize {
         self.len
     }
@@ -211,6 +217,9 @@ impl Node {
         loop {
             let parent = {
                 let mut inner = this.lock();
+                if Self::taken_by_a_cancel(this, &inner) {
+                    return;
+                }
                 match &inner.parent {
                     Some((parent, _)) => parent.clone(),
                     None => {
@@ -231,14 +240,9 @@ impl Node {
             let mut inner = this.lock();
             let key = match &inner.parent {
                 Some((still, key)) if Arc::ptr_eq(still, &parent) => *key,
-                // Moved up or cancelled meanwhile: look again.
+                // Moved up, or taken by a cancel, meanwhile: look again.
                 _ => continue,
             };
-            if parent.cancelled.load(Ordering::Acquire) {
-                // The parent's cancel took its children (this one among
-                // them) and reaches this node and its children in turn.
-                return;
-            }
             let own = above.children.remove(key);
             inner.parent = None;
             for child in inner.children.take_all() {
@@ -257,31 +261,75 @@ impl Node {
         }
     }
 
-    /// Cancels this node and its subtree, without recursion (a deep chain of
-    /// children cannot overflow the stack), holding this node's lock
-    /// throughout (see the module's docs). Wakers run once every lock is
-    /// released; should one panic, every waiter has been woken before the
-    /// panic goes on.
-    fn cancel(this: &Arc<Self>) {
-        let mut waiters = Vec::new();
-        {
-            let mut inner = this.lock();
-            if this.cancelled.load(Ordering::Acquire) {
-                // Set under this lock by a cancel that has finished.
-                return;
-            }
-            this.cancelled.store(true, Ordering::Release);
-            waiters.extend(inner.waiters.take_all());
-            let mut pending: Vec<Arc<Node>> = inner.children.take_all().collect();
-            while let Some(node) = pending.pop() {
-                let mut below = node.lock();
-                below.parent = None;
-                if !node.cancelled.swap(true, Ordering::AcqRel) {
-                    waiters.extend(below.waiters.take_all());
-                    pending.extend(below.children.take_all());
-                }
+    /// Whether a cancel has cancelled this node, or taken it and will:
+    /// either way that cancel reaches its children too.
+    fn taken_by_a_cancel(this: &Self, inner: &Inner) -> bool {
+        this.cancelled.load(Ordering::Acquire) || inner.doomed_by.is_some()
+    }
+
+    /// Takes every child out of `inner` (the node being cancelled, locked)
+    /// onto `pending`, marked as taken by the cancel of `root`.
+    fn take_children(root: &Arc<Node>, inner: &mut Inner, pending: &mut Vec<Arc<Node>>) {
+        for child in inner.children.take_all() {
+            let mut below = child.lock();
+            below.parent = None;
+            if !child.cancelled.load(Ordering::Acquire) {
+                below.doomed_by = Some(root.clone());
+                drop(below);
+                pending.push(child);
             }
         }
+    }
+
+    /// Cancels this node and its subtree, without recursion (a deep chain of
+    /// children cannot overflow the stack). Flags are set children first,
+    /// so a node that reads as cancelled has its whole subtree cancelled;
+    /// this node's lock is held throughout (see the module's docs). Wakers
+    /// run once every lock is released; should one panic, every waiter has
+    /// been woken before the panic goes on.
+    fn cancel(this: &Arc<Self>) {
+        let mut waiters = Vec::new();
+        let mut inner = loop {
+            let inner = this.lock();
+            if this.cancelled.load(Ordering::Acquire) {
+                return; // with its subtree
+            }
+            let Some(walker) = inner.doomed_by.clone() else {
+                break inner;
+            };
+            // A cancel from above took this node and will cancel it with
+            // its subtree: wait until it is done, by taking the lock it
+            // holds meanwhile (this node's is let go first: that one is
+            // above).
+            drop(inner);
+            drop(walker.lock());
+        };
+        // Each node is pushed again under its children, and its flag set
+        // when it comes up with none left: new ones may have come (a child
+        // made, or a leaving child's children handed up) while it waited.
+        let mut pending = Vec::new();
+        Self::take_children(this, &mut inner, &mut pending);
+        while let Some(node) = pending.pop() {
+            let mut below = node.lock();
+            if node.cancelled.load(Ordering::Acquire) {
+                continue;
+            }
+            if below.children.len() == 0 {
+                below.doomed_by = None;
+                node.cancelled.store(true, Ordering::Release);
+                waiters.extend(below.waiters.take_all());
+            } else {
+                let mut children = Vec::new();
+                Self::take_children(this, &mut below, &mut children);
+                drop(below);
+                pending.push(node);
+                pending.extend(children);
+            }
+        }
+        // Nothing was added here meanwhile: that takes this node's lock.
+        this.cancelled.store(true, Ordering::Release);
+        waiters.extend(inner.waiters.take_all());
+        drop(inner);
         resume(wake_each(waiters));
     }
 }
@@ -388,11 +436,10 @@ impl CancelToken {
     /// ```
     pub fn child(&self) -> CancelToken {
         let mut inner = self.node.lock();
-        // This node's own flag, checked under the lock that `cancel` takes
-        // after setting it: either the child is registered before `cancel`
-        // empties the list, or the flag is already visible here. (An
-        // ancestor's cancel on its way here takes the child with the rest;
-        // meanwhile the child reads as cancelled through its ancestors.)
+        // The flag is set under this lock, once the node has no children
+        // left: either it is set already, or the cancel (this node's own, or
+        // one from above on its way here or come back for late children)
+        // takes the new child with the rest before it sets the flag.
         if self.node.cancelled.load(Ordering::Acquire) {
             return Self {
                 node: Node::new(None, true),
