@@ -217,7 +217,10 @@ impl Node {
         loop {
             let parent = {
                 let mut inner = this.lock();
-                if Self::taken_by_a_cancel(this, &inner) {
+                if inner.doomed_by.is_some() {
+                    // A cancel from above has taken it, and cancels its
+                    // children with it. (One cancelled already has none,
+                    // and leaves its parent below like any other.)
                     return;
                 }
                 match &inner.parent {
@@ -259,12 +262,6 @@ impl Node {
             drop(own);
             return;
         }
-    }
-
-    /// Whether a cancel has cancelled this node, or taken it and will:
-    /// either way that cancel reaches its children too.
-    fn taken_by_a_cancel(this: &Self, inner: &Inner) -> bool {
-        this.cancelled.load(Ordering::Acquire) || inner.doomed_by.is_some()
     }
 
     /// Takes every child out of `inner` (the node being cancelled, locked)
@@ -876,6 +873,23 @@ mod tests {
         root.cancel();
         assert!(current.is_cancelled());
         assert_eq!(children(&root), 0);
+    }
+
+    /// Children of a long-lived token, each cancelled and then dropped (a
+    /// request's token on a timeout): none is kept (they were, with a cycle
+    /// to their parent; from a review).
+    #[test]
+    fn cancelled_children_leave_when_dropped() {
+        let parent = CancelToken::new();
+        for _ in 0..10_000 {
+            let child = parent.child();
+            let grandchild = child.child();
+            child.cancel();
+            drop(child);
+            drop(grandchild);
+        }
+        assert_eq!(children(&parent), 0);
+        assert!(!parent.is_cancelled());
     }
 
     /// The middle of three dropped: the grandchild hangs from the root now,
