@@ -252,6 +252,14 @@ fn forget_and_add_race_acquire() {
 
 // CancelToken: cancel racing waiters, new children and dropped children.
 
+/// A root, its child and its grandchild.
+fn three_generations() -> [portasync::CancelToken; 3] {
+    let root = portasync::CancelToken::new();
+    let child = root.child();
+    let grandchild = child.child();
+    [root, child, grandchild]
+}
+
 /// A waiter on another thread always sees a cancel, whatever the interleaving.
 #[test]
 fn cancel_vs_wait() {
@@ -300,9 +308,7 @@ fn child_drop_vs_cancel() {
 #[test]
 fn cancel_vs_cancel_below() {
     loom::model(|| {
-        let root = portasync::CancelToken::new();
-        let child = root.child();
-        let grandchild = child.child();
+        let [root, child, grandchild] = three_generations();
         let other = child.clone();
         let canceller = thread::spawn(move || other.cancel());
         root.cancel();
@@ -318,9 +324,7 @@ fn cancel_vs_cancel_below() {
 #[test]
 fn cancel_below_a_cancel_in_progress() {
     loom::model(|| {
-        let root = portasync::CancelToken::new();
-        let child = root.child();
-        let grandchild = child.child();
+        let [root, child, grandchild] = three_generations();
         let above = root.clone();
         let canceller = thread::spawn(move || above.cancel());
         child.cancel();
@@ -349,9 +353,7 @@ fn child_made_below_a_cancel_in_progress() {
 #[test]
 fn a_cancelled_token_has_its_subtree_cancelled() {
     loom::model(|| {
-        let root = portasync::CancelToken::new();
-        let child = root.child();
-        let grandchild = child.child();
+        let [root, child, grandchild] = three_generations();
         let canceller = thread::spawn(move || root.cancel());
         if child.is_cancelled() {
             assert!(grandchild.is_cancelled());
@@ -383,9 +385,7 @@ fn chain_drop_vs_chain_drop() {
 #[test]
 fn chain_drop_vs_cancel() {
     loom::model(|| {
-        let root = portasync::CancelToken::new();
-        let middle = root.child();
-        let last = middle.child();
+        let [root, middle, last] = three_generations();
         let waiting = last.clone();
         let waiter = thread::spawn(move || loom::future::block_on(waiting.cancelled()));
         let dropper = thread::spawn(move || drop(middle));
@@ -402,9 +402,7 @@ fn chain_drop_vs_cancel() {
 #[test]
 fn middle_drop_vs_cancel() {
     loom::model(|| {
-        let root = portasync::CancelToken::new();
-        let child = root.child();
-        let grandchild = child.child();
+        let [root, child, grandchild] = three_generations();
         let waiter = thread::spawn(move || {
             drop(child);
             loom::future::block_on(grandchild.cancelled());

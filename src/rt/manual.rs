@@ -100,7 +100,9 @@ impl ManualClock {
     /// # Panics
     ///
     /// If `duration` moves the clock past the largest `Instant` the platform
-    /// can represent (centuries away; `Duration::MAX` does).
+    /// can represent (centuries away; `Duration::MAX` does). If a sleeper's
+    /// waker panics, the first such panic is resumed once every due sleeper
+    /// has been woken.
     ///
     /// # Examples
     ///

@@ -19,10 +19,9 @@
 //! node or of an ancestor, which must take that lock, returns only once the
 //! whole subtree reads as cancelled; a `cancel` of a node that such a walk
 //! has already taken waits for it the same way. Locks are taken ancestor
-//! before descendant;
-//! code that starts from a node and needs its parent reads the parent under
-//! the node's lock, lets go, takes both in order and checks that the parent
-//! is still the same.
+//! before descendant; code that starts from a node and needs its parent
+//! reads the parent under the node's lock, lets go, takes both in order and
+//! checks that the parent is still the same.
 
 use crate::primitives::{Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::wake::{resume, wake_each};
@@ -348,6 +347,11 @@ impl CancelToken {
 
     /// Cancels this token and every child, grandchild and so on. Idempotent;
     /// wakes every waiter once.
+    ///
+    /// # Panics
+    ///
+    /// If a waiter's waker panics: the first such panic is resumed here,
+    /// once the whole subtree is cancelled and every other waiter woken.
     ///
     /// # Examples
     ///
@@ -793,17 +797,24 @@ mod tests {
         token.node.lock().children.entries.capacity()
     }
 
-    /// 100,000 children of one long-lived parent, one at a time and all at
-    /// once: afterwards the parent holds nothing for them.
+    /// 100,000 children of one long-lived parent, one at a time (every
+    /// other one cancelled before it is dropped, as a request's token on a
+    /// timeout) and all at once: afterwards the parent holds nothing for
+    /// them. (Cancelled ones were once kept, in a cycle with their parent;
+    /// from a review.)
     #[test]
     fn dropped_children_leave_no_trace() {
         let parent = CancelToken::new();
-        for _ in 0..100_000 {
+        for i in 0..100_000 {
             let child = parent.child();
             let grandchild = child.child();
             let _clone = grandchild.clone();
+            if i % 2 == 0 {
+                child.cancel();
+            }
         }
         assert_eq!(children(&parent), 0);
+        assert!(!parent.is_cancelled());
 
         let all: Vec<_> = (0..100_000).map(|_| parent.child()).collect();
         assert_eq!(children(&parent), 100_000);
@@ -873,23 +884,6 @@ mod tests {
         root.cancel();
         assert!(current.is_cancelled());
         assert_eq!(children(&root), 0);
-    }
-
-    /// Children of a long-lived token, each cancelled and then dropped (a
-    /// request's token on a timeout): none is kept (they were, with a cycle
-    /// to their parent; from a review).
-    #[test]
-    fn cancelled_children_leave_when_dropped() {
-        let parent = CancelToken::new();
-        for _ in 0..10_000 {
-            let child = parent.child();
-            let grandchild = child.child();
-            child.cancel();
-            drop(child);
-            drop(grandchild);
-        }
-        assert_eq!(children(&parent), 0);
-        assert!(!parent.is_cancelled());
     }
 
     /// The middle of three dropped: the grandchild hangs from the root now,

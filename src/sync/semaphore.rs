@@ -82,6 +82,10 @@ const NIL: usize = usize::MAX;
 /// later one; permits already held (or granted to a future not yet polled)
 /// stay valid. Nothing reopens a closed semaphore.
 ///
+/// Whatever wakes waiters (a permit dropped, `add_permits`, `set_capacity`,
+/// `close`) wakes them all even if one's waker panics, then resumes that
+/// panic in the caller.
+///
 /// # Cost
 ///
 /// Acquiring a free permit and dropping it are one compare-and-swap each, as

@@ -502,7 +502,9 @@ impl fmt::Debug for AbortHandle {
 /// tokio's `JoinSet` and tokio-util's `TaskTracker`, asyncio's `TaskGroup`,
 /// or a trio nursery, on any runtime.
 ///
-/// - **Dropping the group cancels every task in it**: no orphans.
+/// - **Dropping the group cancels every task in it**: no orphans, even if
+///   a waker of its token's waiters panics (that panic is resumed from the
+///   drop afterwards, unless the thread is already unwinding).
 /// - [`join_next`](Self::join_next) yields results in completion order and
 ///   is cancel-safe; [`join`](Self::join) and [`try_join`](Self::try_join)
 ///   collect everything in spawn order.

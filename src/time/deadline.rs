@@ -187,6 +187,11 @@ impl<T: Timer> Deadline<T> {
     /// triggers. `when` is on the timer's clock (on [`Auto`]'s, see
     /// [`at`](Self::at)).
     ///
+    /// # Panics
+    ///
+    /// If a run's waker panics: the first such panic is resumed here, once
+    /// every run has been woken.
+    ///
     /// # Examples
     ///
     /// ```
