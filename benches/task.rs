@@ -2,11 +2,13 @@
 //! spawning (smol, and async-std with its feature) and tokio's JoinSet;
 //! join_all beside futures' join_all; all in the same run.
 //!
-//! The smol rows vary more from one run to the next than within one: both
-//! spawning loops fight smol's executor thread for its task registry lock,
-//! and how that fight goes settles early in a run. On the 2-core development
-//! machine the raw baseline's median ranged from 3.7 to 5.7 ms over eighteen
-//! runs, so compare the two rows over several runs.
+//! The raw smol row varies more from one run to the next than within one:
+//! its spawning loop fights smol's executor thread for the executor's task
+//! registry lock, and how that fight goes settles early in a run. On the
+//! 2-core development machine its median ranged from 3.7 to 5.7 ms over
+//! eighteen runs, so compare the two rows over several runs. (The group,
+//! spawning from `block_on`'s thread, hands its children to a launcher task
+//! on the executor past the first 64, and stays out of that fight.)
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -461,12 +461,25 @@ pub(crate) fn spawn_bare<R: Spawn, F>(rt: &R, future: F) -> Option<BareTask>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    spawn_through(rt, future, None)
+}
+
+/// [`spawn_bare`], or on smol through `launch` when that is the faster way
+/// (see [`Launch`]); `None` then too.
+pub(crate) fn spawn_through<R: Spawn, F>(
+    rt: &R,
+    future: F,
+    launch: Option<&mut Launch>,
+) -> Option<BareTask>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     #[cfg(any(feature = "smol", feature = "tokio", feature = "async-std"))]
     {
         let any: &dyn std::any::Any = rt;
         #[cfg(feature = "smol")]
         if let Some(smol) = any.downcast_ref::<Smol>() {
-            return Some(BareTask::Smol(smol.spawn_bare(future)));
+            return Launch::spawn(launch, smol, future);
         }
         #[cfg(feature = "tokio")]
         if let Some(tokio) = any.downcast_ref::<Tokio>() {
@@ -486,15 +499,98 @@ where
                 return Some(BareTask::Tokio(handle.spawn(future)));
             }
             #[cfg(feature = "smol")]
-            return Some(BareTask::Smol(fallback().spawn_bare(future)));
+            return Launch::spawn(launch, &fallback(), future);
             #[cfg(all(feature = "async-std", not(feature = "smol")))]
             return Some(BareTask::AsyncStd(Box::new(::async_std::task::spawn(
                 future,
             ))));
         }
     }
+    let _ = launch;
     rt.spawn(future).detach();
     None
+}
+
+/// A future handed over to be spawned later: see [`Launch`].
+pub(crate) type Launched = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How one task group spawns its children on smol's global executor.
+///
+/// Its first [`LAUNCH_AFTER`] children are spawned directly, as are all
+/// those spawned from one of that executor's own threads. The others, from
+/// a thread of another kind (`smol::block_on`'s, say), go through a
+/// launcher task of the group's own on the executor, which spawns them in
+/// bulk there: see `smol::Launcher` for why and what it costs. A small
+/// group thus never pays for a launcher, and a large one spawning from
+/// outside the executor no longer fights it for its task registry.
+///
+/// Other runtimes, and smol executors of the caller's own (whose threads
+/// cannot be told apart), always spawn directly.
+#[derive(Default)]
+pub(crate) struct Launch {
+    /// Children spawned directly, counted up to [`LAUNCH_AFTER`].
+    #[cfg(feature = "smol")]
+    direct: usize,
+    #[cfg(feature = "smol")]
+    launcher: Option<std::sync::Arc<smol::Launcher>>,
+}
+
+/// How many children of a group are spawned directly before its launcher
+/// is started.
+#[cfg(feature = "smol")]
+const LAUNCH_AFTER: usize = 64;
+
+impl Launch {
+    #[cfg(feature = "smol")]
+    fn spawn<F>(launch: Option<&mut Self>, smol: &Smol, future: F) -> Option<BareTask>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let future = match launch {
+            Some(launch) if launch.direct < LAUNCH_AFTER => {
+                launch.direct += 1;
+                future
+            }
+            Some(launch) if smol.is_global() && !smol::on_global_thread() => {
+                let launcher = launch
+                    .launcher
+                    .get_or_insert_with(|| smol::Launcher::start(smol));
+                match launcher.hand(Box::pin(future)) {
+                    Ok(()) => return None,
+                    // Closed: only by the group's drop, which spawns no more.
+                    Err(future) => return Some(BareTask::Smol(smol.spawn_bare(future))),
+                }
+            }
+            _ => future,
+        };
+        Some(BareTask::Smol(smol.spawn_bare(future)))
+    }
+
+    /// The children handed over and not spawned yet, taken back: dropping
+    /// them drops their futures unpolled.
+    pub(crate) fn take(&self) -> Vec<Launched> {
+        #[cfg(feature = "smol")]
+        if let Some(launcher) = &self.launcher {
+            return launcher.take();
+        }
+        Vec::new()
+    }
+
+    /// The launcher, once started.
+    #[cfg(all(test, feature = "smol"))]
+    pub(crate) fn launcher(&self) -> Option<std::sync::Arc<smol::Launcher>> {
+        self.launcher.clone()
+    }
+
+    /// Ends the launcher's task; returns what it had not spawned yet, as
+    /// [`take`](Self::take) does.
+    pub(crate) fn close(&self) -> Vec<Launched> {
+        #[cfg(feature = "smol")]
+        if let Some(launcher) = &self.launcher {
+            return launcher.close();
+        }
+        Vec::new()
+    }
 }
 
 /// Where [`Auto`] spawns outside a tokio runtime.

@@ -557,6 +557,37 @@ mod suite {
         assert_eq!(seen, (0..300).collect::<Vec<_>>());
     }
 
+    /// Past its first 64 children a group on smol's global executor hands
+    /// them to a launcher task when spawning from outside the executor:
+    /// one aborted through its handle, the rest dropped with the group, each
+    /// stops wherever it is (handed over, spawned, or waiting).
+    pub(crate) async fn a_large_group_stops_children_by_handle_and_on_drop<R: Runtime>(rt: R) {
+        const CHILDREN: usize = 300;
+        let mut group = TaskGroup::with_runtime(rt);
+        let (probes, handles): (Vec<_>, Vec<_>) = (0..CHILDREN)
+            .map(|_| {
+                let (guard, dropped) = drop_probe();
+                let handle = group.spawn(async move {
+                    let _guard = guard;
+                    future::pending::<()>().await
+                });
+                (dropped, handle)
+            })
+            .unzip();
+        let late = CHILDREN - 10;
+        handles[late].abort();
+        let first = within(group.join_next()).await.unwrap();
+        assert!(first.unwrap_err().is_cancelled());
+        within(probes[late].wait()).await;
+        assert!(handles[late].is_finished());
+        assert!(!handles[late - 1].is_finished(), "a neighbour stopped too");
+        drop(group);
+        for probe in &probes {
+            within(probe.wait()).await;
+        }
+        until(|| handles.iter().all(|handle| handle.is_finished())).await;
+    }
+
     pub(crate) async fn abort_all_stops_children_wherever_they_are<R: Runtime>(rt: R) {
         let mut group = TaskGroup::with_runtime(rt);
         let probes: Vec<_> = (0..200u32)
@@ -679,6 +710,7 @@ macro_rules! task_suite {
                 aborting_a_finished_child_keeps_its_output,
                 many_children_in_waves_keep_spawn_order,
                 abort_all_stops_children_wherever_they_are,
+                a_large_group_stops_children_by_handle_and_on_drop,
                 graceful_shutdown_on_real_time,
                 a_dropped_graceful_shutdown_loses_no_result,
                 dropping_the_group_stops_every_child_past_a_waker_that_panics,
