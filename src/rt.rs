@@ -525,7 +525,10 @@ pub(crate) type Launched = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// outside the executor no longer fights it for its task registry.
 ///
 /// Other runtimes, and smol executors of the caller's own (whose threads
-/// cannot be told apart), always spawn directly.
+/// cannot be told apart), always spawn directly, as does a group under a
+/// limit (which passes no `Launch`: a queued child, started directly, would
+/// otherwise overtake children admitted before it and still in the
+/// launcher).
 #[derive(Default)]
 pub(crate) struct Launch {
     /// Children spawned directly, counted up to [`LAUNCH_AFTER`].
@@ -533,6 +536,9 @@ pub(crate) struct Launch {
     direct: usize,
     #[cfg(feature = "smol")]
     launcher: Option<std::sync::Arc<smol::Launcher>>,
+    /// Tests: launch on any smol executor, from any thread.
+    #[cfg(all(test, feature = "smol"))]
+    pub(crate) test_any_executor: bool,
 }
 
 /// How many children of a group are spawned directly before its launcher
@@ -541,6 +547,18 @@ pub(crate) struct Launch {
 const LAUNCH_AFTER: usize = 64;
 
 impl Launch {
+    #[cfg(feature = "smol")]
+    fn any_executor(&self) -> bool {
+        #[cfg(test)]
+        {
+            self.test_any_executor
+        }
+        #[cfg(not(test))]
+        {
+            false
+        }
+    }
+
     #[cfg(feature = "smol")]
     fn spawn<F>(launch: Option<&mut Self>, smol: &Smol, future: F) -> Option<BareTask>
     where
@@ -551,7 +569,9 @@ impl Launch {
                 launch.direct += 1;
                 future
             }
-            Some(launch) if smol.is_global() && !smol::on_global_thread() => {
+            Some(launch)
+                if launch.any_executor() || smol.is_global() && !smol::on_global_thread() =>
+            {
                 let launcher = launch
                     .launcher
                     .get_or_insert_with(|| smol::Launcher::start(smol));

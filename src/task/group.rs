@@ -13,7 +13,8 @@
 //! task is detached at once). On smol's global executor, a group spawning
 //! from a thread that is not the executor's hands its children past the
 //! 64th to a launcher task instead ([`Launch`]), which spawns them on the
-//! executor's side and detaches them there. Children spawned one after
+//! executor's side and detaches them there (not under `max_concurrent`,
+//! whose queued children start directly). Children spawned one after
 //! another share a [`Batch`], which holds a bit per child for "aborted" and
 //! one for "finished", and the task waker of each child that has waited, so
 //! that an abort can wake it to stop. Spawning thus takes no lock but the
@@ -538,13 +539,14 @@ impl fmt::Debug for AbortHandle {
 /// in bulk and lets them go: the spawning thread then only pushes each
 /// child, boxed, onto a buffer, and no longer fights the executor's threads
 /// for smol's task registry, which both sides lock for every task. Such a
-/// child starts one task poll later (the launcher's). Spawning 10,000
-/// trivial children from `smol::block_on` and joining them took 0.6 to 0.8
-/// times as long as `smol::spawn` with a `Vec` of handles on a 2-core
-/// machine, against 1.3 to 1.5 times when spawned one by one. A group
-/// spawning from the executor's own threads, and one on an executor of
-/// your own (`Smol::new`), spawns every child
-/// directly.
+/// child starts once the launcher has had its turn on the executor (it
+/// spawns at most 256 children a turn). Spawning 10,000 trivial children
+/// from `smol::block_on` and joining them took 0.8 to 0.95 times as long as
+/// `smol::spawn` with a `Vec` of handles on a 2-core machine, against 1.3
+/// to 1.5 times when spawned one by one. A group spawning from the
+/// executor's own threads, one under
+/// [`max_concurrent`](Self::max_concurrent), and one on an executor of your
+/// own (`Smol::new`) spawn every child directly.
 ///
 /// # Examples
 ///
@@ -1102,7 +1104,10 @@ where
         }
         // Spawned outside the lock: a runtime that is shutting down may drop
         // the child at once, and its reporter takes a lock.
-        let task = crate::rt::spawn_through(&shared.rt, child(true), Some(&mut self.launch));
+        // Under a limit, straight to the runtime, as the queued children are
+        // started: one started later must not overtake it in a launcher.
+        let launch = (!shared.limited.load(Ordering::Relaxed)).then_some(&mut self.launch);
+        let task = crate::rt::spawn_through(&shared.rt, child(true), launch);
         let unjoined = self.len;
         let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
         local.held.push(seq, task, unjoined);
@@ -2161,23 +2166,91 @@ mod tests {
         smol::block_on(spawn_and_join_1000(64));
     }
 
-    /// Dropping the group ends its launcher's task.
+    /// Waits (on real time, bounded) until `done` holds.
+    fn wait_until(done: impl Fn() -> bool, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Dropping the group ends its launcher's task, also one that waits for
+    /// more children, having spawned all it was given.
     #[test]
     fn a_dropped_group_ends_its_launcher() {
+        let polled = std::sync::Arc::new(AtomicUsize::new(0));
         let mut group = TaskGroup::with_runtime(Smol::global());
         for _ in 0..100 {
-            group.spawn(std::future::pending::<()>());
+            let polled = polled.clone();
+            group.spawn(async move {
+                polled.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await
+            });
         }
         let launcher = group
             .launch
             .launcher()
             .expect("a launcher past 64 children");
+        wait_until(|| polled.load(Ordering::SeqCst) == 100, "a child never ran");
         drop(group);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while std::sync::Arc::strong_count(&launcher) > 1 {
-            assert!(std::time::Instant::now() < deadline, "the launcher runs on");
-            std::thread::sleep(Duration::from_millis(1));
+        wait_until(
+            || std::sync::Arc::strong_count(&launcher) == 1,
+            "the launcher runs on",
+        );
+    }
+
+    /// `abort_all` takes back the children the launcher holds: they report
+    /// at once, unpolled; those spawned stop at their first poll.
+    #[test]
+    fn abort_all_takes_back_what_the_launcher_holds() {
+        let executor = std::sync::Arc::new(async_executor::Executor::new());
+        let polled = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut group = TaskGroup::with_runtime(Smol::new(executor.clone()));
+        group.launch.test_any_executor = true;
+        for _ in 0..100 {
+            let polled = polled.clone();
+            group.spawn(async move {
+                polled.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await
+            });
         }
+        assert_eq!(held(&mut group), 64);
+        group.abort_all();
+        let mut next = || {
+            let next = futures_lite::future::poll_once(group.join_next());
+            futures_lite::future::block_on(next)
+        };
+        for _ in 0..36 {
+            let Some(Some(Err(error))) = next() else {
+                panic!("a child handed over did not report at once")
+            };
+            assert!(error.is_cancelled());
+        }
+        assert!(next().is_none(), "a spawned child reported before it ran");
+        while executor.try_tick() {}
+        for _ in 0..64 {
+            let Some(Some(Err(error))) = next() else {
+                panic!("a spawned child did not report")
+            };
+            assert!(error.is_cancelled());
+        }
+        assert!(matches!(next(), Some(None)));
+        assert_eq!(polled.load(Ordering::SeqCst), 0, "an aborted child ran");
+    }
+
+    /// Under a limit every child goes straight to the runtime, as the queued
+    /// ones are started: none overtakes another in a launcher.
+    #[test]
+    fn a_limited_group_starts_no_launcher() {
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(Smol::global()).max_concurrent(1_000);
+            for i in 0..200_u32 {
+                group.spawn(async move { i });
+            }
+            assert!(group.launch.launcher().is_none());
+            assert_eq!(group.join().await, (0..200).collect::<Vec<_>>());
+        });
     }
 
     /// A dropped group aborts its children, but a child is finished only
