@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 pub(crate) mod clock;
 mod io;
 mod join;
+#[cfg(any(feature = "smol", feature = "async-std"))]
+mod launch;
 
 pub use io::IoSleep;
 pub use join::{JoinError, JoinHandle, PanicPayload};
@@ -479,7 +481,7 @@ where
         let any: &dyn std::any::Any = rt;
         #[cfg(feature = "smol")]
         if let Some(smol) = any.downcast_ref::<Smol>() {
-            return Launch::spawn(launch, smol, future);
+            return Launch::smol(launch, smol, future);
         }
         #[cfg(feature = "tokio")]
         if let Some(tokio) = any.downcast_ref::<Tokio>() {
@@ -487,9 +489,7 @@ where
         }
         #[cfg(feature = "async-std")]
         if any.is::<AsyncStd>() {
-            return Some(BareTask::AsyncStd(Box::new(::async_std::task::spawn(
-                future,
-            ))));
+            return Launch::async_std(launch, future);
         }
         // Asked only for `Auto`: the other runtimes' groups would pay
         // tokio's context lookup on every spawn for nothing.
@@ -499,11 +499,9 @@ where
                 return Some(BareTask::Tokio(handle.spawn(future)));
             }
             #[cfg(feature = "smol")]
-            return Launch::spawn(launch, &fallback(), future);
+            return Launch::smol(launch, &fallback(), future);
             #[cfg(all(feature = "async-std", not(feature = "smol")))]
-            return Some(BareTask::AsyncStd(Box::new(::async_std::task::spawn(
-                future,
-            ))));
+            return Launch::async_std(launch, future);
         }
     }
     let _ = launch;
@@ -514,28 +512,28 @@ where
 /// A future handed over to be spawned later: see [`Launch`].
 pub(crate) type Launched = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// How one task group spawns its children on smol's global executor.
+/// How one task group spawns its children on smol's global executor and
+/// on async-std's.
 ///
 /// Its first [`LAUNCH_AFTER`] children are spawned directly, as are all
 /// those spawned from one of that executor's own threads. The others, from
 /// a thread of another kind (`smol::block_on`'s, say), go through a
 /// launcher task of the group's own on the executor, which spawns them in
-/// bulk there: see `smol::Launcher` for why and what it costs. A small
+/// bulk there: see [`launch::Launcher`] for why and what it costs. A small
 /// group thus never pays for a launcher, and a large one spawning from
 /// outside the executor no longer fights it for its task registry.
 ///
-/// Other runtimes, and smol executors of the caller's own (whose threads
-/// cannot be told apart), always spawn directly, as does a group under a
-/// limit (which passes no `Launch`: a queued child, started directly, would
-/// otherwise overtake children admitted before it and still in the
-/// launcher).
+/// tokio, and smol executors of the caller's own (whose threads cannot be
+/// told apart), always spawn directly, as does a group under a limit (which
+/// passes no `Launch`: a queued child, started directly, would otherwise
+/// overtake children admitted before it and still in the launcher).
 #[derive(Default)]
 pub(crate) struct Launch {
     /// Children spawned directly, counted up to [`LAUNCH_AFTER`].
-    #[cfg(feature = "smol")]
+    #[cfg(any(feature = "smol", feature = "async-std"))]
     direct: usize,
-    #[cfg(feature = "smol")]
-    launcher: Option<std::sync::Arc<smol::Launcher>>,
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    launcher: Option<std::sync::Arc<launch::Launcher>>,
     /// Tests: launch on any smol executor, from any thread.
     #[cfg(all(test, feature = "smol"))]
     pub(crate) test_any_executor: bool,
@@ -543,53 +541,81 @@ pub(crate) struct Launch {
 
 /// How many children of a group are spawned directly before its launcher
 /// is started.
-#[cfg(feature = "smol")]
+#[cfg(any(feature = "smol", feature = "async-std"))]
 const LAUNCH_AFTER: usize = 64;
 
 impl Launch {
-    #[cfg(feature = "smol")]
-    fn any_executor(&self) -> bool {
-        #[cfg(test)]
-        {
-            self.test_any_executor
-        }
-        #[cfg(not(test))]
-        {
-            false
-        }
-    }
-
-    #[cfg(feature = "smol")]
-    fn spawn<F>(launch: Option<&mut Self>, smol: &Smol, future: F) -> Option<BareTask>
+    /// Hands `future` to the launcher (started on `target` if need be) when
+    /// `launch` is given, has spawned its first children directly, and
+    /// `outside` (the spawning thread is not one of the executor's) holds;
+    /// otherwise gives it back, to be spawned directly.
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    fn hand<F>(
+        launch: Option<&mut Self>,
+        future: F,
+        outside: impl FnOnce() -> bool,
+        target: impl FnOnce() -> launch::Target,
+    ) -> Result<(), F>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let future = match launch {
-            Some(launch) if launch.direct < LAUNCH_AFTER => {
-                launch.direct += 1;
-                future
-            }
-            Some(launch)
-                if launch.any_executor() || smol.is_global() && !smol::on_global_thread() =>
-            {
-                let launcher = launch
-                    .launcher
-                    .get_or_insert_with(|| smol::Launcher::start(smol));
-                match launcher.hand(Box::pin(future)) {
-                    Ok(()) => return None,
-                    // Closed: only by the group's drop, which spawns no more.
-                    Err(future) => return Some(BareTask::Smol(smol.spawn_bare(future))),
-                }
-            }
-            _ => future,
+        let Some(launch) = launch else {
+            return Err(future);
         };
-        Some(BareTask::Smol(smol.spawn_bare(future)))
+        if launch.direct < LAUNCH_AFTER {
+            launch.direct += 1;
+            return Err(future);
+        }
+        if !outside() {
+            return Err(future);
+        }
+        let launcher = launch
+            .launcher
+            .get_or_insert_with(|| launch::Launcher::start(target()));
+        if let Err(future) = launcher.hand(Box::pin(future)) {
+            // Closed: only by the group's drop, which spawns no more.
+            launcher.spawn(future);
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "smol")]
+    fn smol<F>(launch: Option<&mut Self>, smol: &Smol, future: F) -> Option<BareTask>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        #[cfg(test)]
+        let any_executor = launch
+            .as_ref()
+            .is_some_and(|launch| launch.test_any_executor);
+        #[cfg(not(test))]
+        let any_executor = false;
+        let outside = || any_executor || smol.is_global() && !smol::on_global_thread();
+        let target = || launch::Target::Smol(smol.clone());
+        match Self::hand(launch, future, outside, target) {
+            Ok(()) => None,
+            Err(future) => Some(BareTask::Smol(smol.spawn_bare(future))),
+        }
+    }
+
+    #[cfg(feature = "async-std")]
+    fn async_std<F>(launch: Option<&mut Self>, future: F) -> Option<BareTask>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let outside = || !async_std::on_runtime_thread();
+        match Self::hand(launch, future, outside, || launch::Target::AsyncStd) {
+            Ok(()) => None,
+            Err(future) => Some(BareTask::AsyncStd(Box::new(::async_std::task::spawn(
+                future,
+            )))),
+        }
     }
 
     /// The children handed over and not spawned yet, taken back: dropping
     /// them drops their futures unpolled.
     pub(crate) fn take(&self) -> Vec<Launched> {
-        #[cfg(feature = "smol")]
+        #[cfg(any(feature = "smol", feature = "async-std"))]
         if let Some(launcher) = &self.launcher {
             return launcher.take();
         }
@@ -597,15 +623,15 @@ impl Launch {
     }
 
     /// The launcher, once started.
-    #[cfg(all(test, feature = "smol"))]
-    pub(crate) fn launcher(&self) -> Option<std::sync::Arc<smol::Launcher>> {
+    #[cfg(all(test, any(feature = "smol", feature = "async-std")))]
+    pub(crate) fn launcher(&self) -> Option<std::sync::Arc<launch::Launcher>> {
         self.launcher.clone()
     }
 
     /// Ends the launcher's task; returns what it had not spawned yet, as
     /// [`take`](Self::take) does.
     pub(crate) fn close(&self) -> Vec<Launched> {
-        #[cfg(feature = "smol")]
+        #[cfg(any(feature = "smol", feature = "async-std"))]
         if let Some(launcher) = &self.launcher {
             return launcher.close();
         }

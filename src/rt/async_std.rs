@@ -65,3 +65,17 @@ impl Spawn for AsyncStd {
         JoinHandle::unblock(f)
     }
 }
+
+/// Whether this thread is one of async-std's executor threads, which it
+/// names after `ASYNC_STD_THREAD_NAME` (`async-std/runtime` unless that is
+/// set); looked up once per thread.
+pub(crate) fn on_runtime_thread() -> bool {
+    thread_local! {
+        static RUNTIME: bool = {
+            let name = std::env::var("ASYNC_STD_THREAD_NAME");
+            let name = name.as_deref().unwrap_or("async-std/runtime");
+            std::thread::current().name() == Some(name)
+        };
+    }
+    RUNTIME.with(|runtime| *runtime)
+}
