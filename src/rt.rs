@@ -466,8 +466,8 @@ where
     spawn_through(rt, future, None)
 }
 
-/// [`spawn_bare`], or on smol through `launch` when that is the faster way
-/// (see [`Launch`]); `None` then too.
+/// [`spawn_bare`], or on smol's global executor or async-std's through
+/// `launch` when that is the faster way (see [`Launch`]); `None` then too.
 pub(crate) fn spawn_through<R: Spawn, F>(
     rt: &R,
     future: F,
@@ -512,26 +512,21 @@ where
 /// A future handed over to be spawned later: see [`Launch`].
 pub(crate) type Launched = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// How one task group spawns its children on smol's global executor and
-/// on async-std's.
+/// A task group's launcher on smol's global executor or async-std's: the
+/// group passes its `Launch` to [`spawn_through`] when a spawn may go
+/// through it (many children unjoined, and no limit set).
 ///
-/// Its first [`LAUNCH_AFTER`] children are spawned directly, as are all
-/// those spawned from one of that executor's own threads. The others, from
-/// a thread of another kind (`smol::block_on`'s, say), go through a
-/// launcher task of the group's own on the executor, which spawns them in
-/// bulk there: see [`launch::Launcher`] for why and what it costs. A small
-/// group thus never pays for a launcher, and a large one spawning from
-/// outside the executor no longer fights it for its task registry.
+/// A child spawned from one of that executor's own threads is spawned
+/// directly. One from a thread of another kind (`smol::block_on`'s, say)
+/// goes through a launcher task of the group's own on the executor, which
+/// spawns it there in bulk with the others: see [`launch::Launcher`] for
+/// why and what it costs. A group spawning from outside the executor then
+/// no longer fights it for its task registry.
 ///
 /// tokio, and smol executors of the caller's own (whose threads cannot be
-/// told apart), always spawn directly, as does a group under a limit (which
-/// passes no `Launch`: a queued child, started directly, would otherwise
-/// overtake children admitted before it and still in the launcher).
+/// told apart), always spawn directly.
 #[derive(Default)]
 pub(crate) struct Launch {
-    /// Children spawned directly, counted up to [`LAUNCH_AFTER`].
-    #[cfg(any(feature = "smol", feature = "async-std"))]
-    direct: usize,
     #[cfg(any(feature = "smol", feature = "async-std"))]
     launcher: Option<std::sync::Arc<launch::Launcher>>,
     /// Tests: launch on any smol executor, from any thread.
@@ -539,16 +534,11 @@ pub(crate) struct Launch {
     pub(crate) test_any_executor: bool,
 }
 
-/// How many children of a group are spawned directly before its launcher
-/// is started.
-#[cfg(any(feature = "smol", feature = "async-std"))]
-const LAUNCH_AFTER: usize = 64;
-
 impl Launch {
     /// Hands `future` to the launcher (started on `target` if need be) when
-    /// `launch` is given, has spawned its first children directly, and
-    /// `outside` (the spawning thread is not one of the executor's) holds;
-    /// otherwise gives it back, to be spawned directly.
+    /// `launch` is given and `outside` (the spawning thread is not one of
+    /// the executor's) holds; otherwise gives it back, to be spawned
+    /// directly.
     #[cfg(any(feature = "smol", feature = "async-std"))]
     fn hand<F>(
         launch: Option<&mut Self>,
@@ -559,16 +549,9 @@ impl Launch {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let Some(launch) = launch else {
+        let Some(launch) = launch.filter(|_| outside()) else {
             return Err(future);
         };
-        if launch.direct < LAUNCH_AFTER {
-            launch.direct += 1;
-            return Err(future);
-        }
-        if !outside() {
-            return Err(future);
-        }
         let launcher = launch
             .launcher
             .get_or_insert_with(|| launch::Launcher::start(target()));

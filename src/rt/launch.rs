@@ -36,22 +36,23 @@ impl Target {
 ///
 /// Why: smol's executor (async-executor, which async-std runs on too) takes
 /// one lock to register every task it spawns and again to forget it as it
-/// finishes. A thread that spawns thousands
-/// of tasks one after another while the executor's threads finish them
-/// moves that lock's cache line between the cores at nearly every spawn.
+/// finishes. A thread that spawns thousands of tasks one after another
+/// while the executor's threads finish them moves that lock's cache line
+/// between the cores at nearly every spawn.
 /// Handing the futures over in bulk, the spawning thread only pushes onto a
 /// buffer, which the launcher takes whole, and both sides of the lock stay
-/// on the executor's threads: 10,000 trivial children then took 0.8 to 0.95
-/// times as long as `smol::spawn` with a `Vec` of handles, against 1.3 to
-/// 1.5 times when spawned one by one (criterion, 2-core machine); on
-/// async-std, 6.5 to 6.9 ms against 8.1 to 8.7 ms one by one (its own
-/// spawn with a `Vec`: 5.8 to 7.1 ms).
+/// on the executor's threads. 10,000 trivial children then took 0.74 to
+/// 0.94 times as long as `smol::spawn` with a `Vec` of handles, against 1.3
+/// to 1.5 times when spawned one by one (criterion, 2-core machine); on
+/// async-std, 1.0 to 1.2 times its own spawn with a `Vec`, against 1.1 to
+/// 1.4.
 ///
 /// The cost: its future is boxed, and a child starts only once the launcher
 /// has had its turn on the executor (spawned directly, it would have queued
 /// behind the same tasks). After [`close`](Self::close), what the launcher
 /// had taken and not spawned yet is still spawned: a task group has marked
-/// those children aborted by then, so each stops at its first poll.
+/// those children aborted by then, so each stops before its future is
+/// first polled.
 pub(crate) struct Launcher {
     target: Target,
     state: Mutex<Handed>,

@@ -11,8 +11,9 @@
 //! ([`Held`]), only so that a finished child's task is freed on the joiner's
 //! thread when its result is taken (on a runtime of the caller's own, the
 //! task is detached at once). On smol's global executor and async-std's, a
-//! group spawning from a thread that is not the executor's hands its
-//! children past the 64th to a launcher task instead ([`Launch`]), which spawns them on the
+//! group with more than 64 children unjoined, spawning from a thread that
+//! is not the executor's, hands the next to a launcher task instead
+//! ([`Launch`]), which spawns them on the
 //! executor's side and detaches them there (not under `max_concurrent`,
 //! whose queued children start directly). Children spawned one after
 //! another share a [`Batch`], which holds a bit per child for "aborted" and
@@ -41,6 +42,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 type Starter<R> = Box<dyn FnOnce(&R) -> Option<BareTask> + Send>;
+
+/// Past how many unjoined children a group may hand the next to a launcher
+/// (see [`Launch`]).
+const LAUNCH_PAST: usize = 64;
 
 /// How many consecutive spawns share one [`Batch`]: one bit each in a word.
 const BATCH: usize = 64;
@@ -533,20 +538,20 @@ impl fmt::Debug for AbortHandle {
 /// after it are joined cannot make the group hold more than twice its
 /// unjoined children.
 ///
-/// On smol's global executor and on async-std, a group spawning from a
-/// thread that is not one of the executor's (`smol::block_on`'s, say; both
-/// run on async-executor) hands its children past
-/// the 64th to a task of its own on the executor, which spawns them there
-/// in bulk and lets them go: the spawning thread then only pushes each
-/// child, boxed, onto a buffer, and no longer fights the executor's threads
-/// for smol's task registry, which both sides lock for every task. Such a
-/// child starts once the launcher has had its turn on the executor (it
-/// spawns at most 256 children a turn). Spawning 10,000 trivial children
-/// from `smol::block_on` and joining them took 0.8 to 0.95 times as long as
-/// `smol::spawn` with a `Vec` of handles on a 2-core machine, against 1.3
-/// to 1.5 times when spawned one by one; on async-std 1.0 to 1.1 times
-/// its own spawn with a `Vec`, against 1.2 to 1.3. A group spawning from the
-/// executor's own threads, one under
+/// On smol's global executor and on async-std (both run on
+/// async-executor), a group with more than 64 children unjoined, spawning
+/// from a thread that is not one of the executor's (`smol::block_on`'s,
+/// say), hands the next to a task of its own on the executor, which spawns
+/// them there in bulk and lets them go: the spawning thread then only
+/// pushes each child, boxed, onto a buffer, and no longer fights the
+/// executor's threads for its task registry, which both sides lock for
+/// every task. Such a child starts once the launcher has had its turn on
+/// the executor (it spawns at most 256 children a turn). Spawning 10,000
+/// trivial children from `smol::block_on` and joining them took 0.74 to
+/// 0.94 times as long as `smol::spawn` with a `Vec` of handles over six
+/// runs on a 2-core machine, against 1.3 to 1.5 times when spawned one by
+/// one; on async-std, 1.0 to 1.2 times its own spawn with a `Vec`, against
+/// 1.1 to 1.4. A group spawning from the executor's own threads, one under
 /// [`max_concurrent`](Self::max_concurrent), and one on an executor of your
 /// own (`Smol::new`) spawn every child directly.
 ///
@@ -580,8 +585,8 @@ pub struct TaskGroup<T, R = Auto> {
     /// result not yet returned.
     len: usize,
     next_seq: u64,
-    /// How children are handed to the runtime (on smol, maybe through a
-    /// launcher task).
+    /// The group's launcher task on smol's global executor or async-std's,
+    /// once started.
     launch: Launch,
     /// Children started while no limit was set (see `Queue::started`).
     started: usize,
@@ -599,7 +604,7 @@ struct Local<T, R> {
 }
 
 /// The executor's handles of the children spawned directly (on smol, tokio
-/// and async-std; on smol not those handed to a launcher), by spawn number. A child stops itself when aborted, so
+/// and async-std; not those handed to a launcher), by spawn number. A child stops itself when aborted, so
 /// they are not needed for that: they are kept so that a finished child's
 /// task is freed here, on the joiner's thread, when its result is taken, as
 /// with a `Vec` of handles or a `JoinSet`. Freed on the executor's threads
@@ -896,14 +901,16 @@ impl<T, R> TaskGroup<T, R> {
     /// ```
     pub fn abort_all(&self) {
         let waiting = std::mem::take(&mut self.shared.queue().waiting);
-        // Handed to a launcher and not spawned yet: they never start.
-        let unlaunched = self.launch.take();
         let local = lock(&self.local);
         let mut panic = None;
         for batch in local.batches.iter().filter_map(Weak::upgrade) {
             keep_first(&mut panic, batch.abort_bits(self.spawned_bits(&batch)));
         }
         drop(local);
+        // Handed to a launcher and not spawned yet: they never start. Taken
+        // after the bits are set, so that any the launcher spawns meanwhile
+        // stop before their first poll.
+        let unlaunched = self.launch.take();
         // Dropping a starter drops the never-started future, whose reporter
         // reports the cancellation.
         drop(waiting);
@@ -1106,9 +1113,13 @@ where
         }
         // Spawned outside the lock: a runtime that is shutting down may drop
         // the child at once, and its reporter takes a lock.
-        // Under a limit, straight to the runtime, as the queued children are
-        // started: one started later must not overtake it in a launcher.
-        let launch = (!shared.limited.load(Ordering::Relaxed)).then_some(&mut self.launch);
+        //
+        // Through the launcher only with many children unjoined (a group
+        // that spawns and joins one at a time gains nothing from it), and
+        // not under a limit: the queued children start directly, and one
+        // started later must not overtake one admitted before it.
+        let many = self.len > LAUNCH_PAST && !shared.limited.load(Ordering::Relaxed);
+        let launch = many.then_some(&mut self.launch);
         let task = crate::rt::spawn_through(&shared.rt, child(true), launch);
         let unjoined = self.len;
         let local = self.local.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -1244,7 +1255,6 @@ impl<T, R> Drop for TaskGroup<T, R> {
             queue.closed = true;
             std::mem::take(&mut queue.waiting)
         };
-        let unlaunched = self.launch.close();
         let results = {
             let mut done = self.shared.done();
             done.closed = true;
@@ -1261,6 +1271,9 @@ impl<T, R> Drop for TaskGroup<T, R> {
             };
             keep_first(&mut panic, batch.abort_bits(bits));
         }
+        // After the bits are set: any child the launcher still spawns stops
+        // before its first poll.
+        let unlaunched = self.launch.close();
         // After the children are stopped: the token's waiters run the
         // caller's wakers, and should one panic, no child is left behind.
         let cancelled = catch_unwind(AssertUnwindSafe(|| self.shared.token.cancel()));
@@ -1891,14 +1904,22 @@ mod held_tests {
         futures_lite::future::block_on(held_handles_follow(Auto));
     }
 
+    /// What smol's global executor threads' names start with.
+    #[cfg(feature = "smol")]
+    pub(super) const SMOL_THREAD: &str = "smol-";
+
+    /// async-std's executor threads' name.
+    #[cfg(feature = "async-std")]
+    const ASYNC_STD_THREAD: &str = "async-std/runtime";
+
     /// From a thread that is not the executor's, a group on smol's global
     /// executor or async-std's hands its children past the 64th to its
     /// launcher, which keeps no handle; all of them run and report all the
     /// same. Dropping the group then ends the launcher, which by then waits
     /// for more.
     #[cfg(any(feature = "smol", feature = "async-std"))]
-    async fn launched_past_the_first_64<R: Spawn>(rt: R) {
-        let group = spawn_and_join_1000(rt, 64).await;
+    async fn launched_past_the_first_64<R: Spawn>(rt: R, executor: &'static str) {
+        let group = spawn_and_join_1000(rt, executor, 64).await;
         let launcher = group
             .launch
             .launcher()
@@ -1914,38 +1935,66 @@ mod held_tests {
     #[cfg(feature = "smol")]
     #[test]
     fn smol_children_past_the_first_64_go_through_a_launcher() {
-        smol::block_on(launched_past_the_first_64(crate::rt::Smol::global()));
+        smol::block_on(launched_past_the_first_64(
+            crate::rt::Smol::global(),
+            SMOL_THREAD,
+        ));
     }
 
     #[cfg(feature = "async-std")]
     #[test]
     fn async_std_children_past_the_first_64_go_through_a_launcher() {
-        async_std::task::block_on(launched_past_the_first_64(crate::rt::AsyncStd));
+        async_std::task::block_on(launched_past_the_first_64(
+            crate::rt::AsyncStd,
+            ASYNC_STD_THREAD,
+        ));
     }
 
     /// `Auto` outside tokio: smol, or async-std without smol.
     #[cfg(any(feature = "smol", feature = "async-std"))]
     #[test]
     fn auto_children_past_the_first_64_go_through_a_launcher() {
-        futures_lite::future::block_on(launched_past_the_first_64(Auto));
+        #[cfg(feature = "smol")]
+        let executor = SMOL_THREAD;
+        #[cfg(not(feature = "smol"))]
+        let executor = ASYNC_STD_THREAD;
+        futures_lite::future::block_on(launched_past_the_first_64(Auto, executor));
     }
 
     /// Spawns 1,000 children into a group on `rt`, checks how many handles
-    /// the group holds, then joins them all; nothing is held after.
+    /// the group holds, then joins them all (within a minute); nothing is
+    /// held after. Each child checks that it runs on a thread named
+    /// `executor` (a prefix).
     #[cfg(any(feature = "smol", feature = "async-std"))]
     pub(super) async fn spawn_and_join_1000<R: Spawn>(
         rt: R,
+        executor: &'static str,
         held_after_spawning: usize,
     ) -> TaskGroup<u32, R> {
         let mut group = TaskGroup::with_runtime(rt);
         for i in 0..1_000_u32 {
-            group.spawn(async move { i });
+            group.spawn(async move {
+                let thread = std::thread::current();
+                let name = thread.name().unwrap_or_default();
+                assert!(name.starts_with(executor), "child {i} ran on {name:?}");
+                i
+            });
         }
         assert_eq!(held(&mut group), held_after_spawning);
-        let mut outputs: Vec<u32> = Vec::new();
-        while let Some(result) = group.join_next().await {
-            outputs.push(result.unwrap());
-        }
+        let joined = async {
+            let mut outputs: Vec<u32> = Vec::new();
+            while let Some(result) = group.join_next().await {
+                outputs.push(result.unwrap());
+            }
+            Some(outputs)
+        };
+        let timeout = async {
+            crate::rt::IoSleep::after(Duration::from_secs(60)).await;
+            None
+        };
+        let mut outputs = futures_lite::future::or(joined, timeout)
+            .await
+            .expect("every child reports within a minute");
         outputs.sort_unstable();
         assert_eq!(outputs, (0..1_000).collect::<Vec<_>>());
         assert_eq!(held(&mut group), 0);
@@ -1978,7 +2027,7 @@ mod tests {
     use super::*;
     use crate::rt::Smol;
 
-    use super::held_tests::{held, spawn_and_join_1000};
+    use super::held_tests::{SMOL_THREAD, held, spawn_and_join_1000};
 
     /// What a group adds to each child's task stays at four words: the
     /// batch, the filed waker, and a byte each for the index and the flags.
@@ -2202,7 +2251,7 @@ mod tests {
     #[test]
     fn joined_children_release_their_handles() {
         smol::block_on(smol::spawn(async {
-            let group = spawn_and_join_1000(Smol::global(), 1_000).await;
+            let group = spawn_and_join_1000(Smol::global(), SMOL_THREAD, 1_000).await;
             assert!(group.launch.launcher().is_none());
         }));
     }
@@ -2244,6 +2293,20 @@ mod tests {
         }
         assert!(matches!(next(), Some(None)));
         assert_eq!(polled.load(Ordering::SeqCst), 0, "an aborted child ran");
+    }
+
+    /// A group that joins each child as it spawns it never has many
+    /// unjoined: it starts no launcher.
+    #[test]
+    fn a_group_joining_as_it_spawns_starts_no_launcher() {
+        smol::block_on(async {
+            let mut group = TaskGroup::with_runtime(Smol::global());
+            for i in 0..200_u32 {
+                group.spawn(async move { i });
+                assert_eq!(group.join_next().await.unwrap().unwrap(), i);
+            }
+            assert!(group.launch.launcher().is_none());
+        });
     }
 
     /// Under a limit every child goes straight to the runtime, as the queued
