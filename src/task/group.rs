@@ -548,7 +548,7 @@ impl fmt::Debug for AbortHandle {
 /// every task. Such a child starts once the launcher has had its turn on
 /// the executor (it spawns at most 256 children a turn). Spawning 10,000
 /// trivial children from `smol::block_on` and joining them took 0.74 to
-/// 0.94 times as long as `smol::spawn` with a `Vec` of handles over six
+/// 0.94 times as long as `smol::spawn` with a `Vec` of handles over seven
 /// runs on a 2-core machine, against 1.3 to 1.5 times when spawned one by
 /// one; on async-std, 1.0 to 1.2 times its own spawn with a `Vec`, against
 /// 1.1 to 1.4. A group spawning from the executor's own threads, one under
