@@ -260,15 +260,26 @@ fn three_generations() -> [portasync::CancelToken; 3] {
     [root, child, grandchild]
 }
 
+/// Runs `there` on a thread of its own while this one runs `here`, then
+/// waits for `there`.
+fn alongside(there: impl FnOnce() + Send + 'static, here: impl FnOnce()) {
+    let thread = thread::spawn(there);
+    here();
+    thread.join().unwrap();
+}
+
+/// Waits on `token` until it is cancelled.
+fn wait(token: &portasync::CancelToken) {
+    loom::future::block_on(token.cancelled());
+}
+
 /// A waiter on another thread always sees a cancel, whatever the interleaving.
 #[test]
 fn cancel_vs_wait() {
     loom::model(|| {
         let token = portasync::CancelToken::new();
         let waiting = token.clone();
-        let waiter = thread::spawn(move || loom::future::block_on(waiting.cancelled()));
-        token.cancel();
-        waiter.join().unwrap();
+        alongside(move || wait(&waiting), || token.cancel());
     });
 }
 
@@ -278,12 +289,7 @@ fn cancel_vs_child() {
     loom::model(|| {
         let token = portasync::CancelToken::new();
         let parent = token.clone();
-        let maker = thread::spawn(move || {
-            let child = parent.child();
-            loom::future::block_on(child.cancelled());
-        });
-        token.cancel();
-        maker.join().unwrap();
+        alongside(move || wait(&parent.child()), || token.cancel());
     });
 }
 
@@ -295,11 +301,24 @@ fn child_drop_vs_cancel() {
         let token = portasync::CancelToken::new();
         let child = token.child();
         let kept = child.clone();
-        let dropper = thread::spawn(move || drop(child));
-        token.cancel();
-        dropper.join().unwrap();
+        alongside(move || drop(child), || token.cancel());
         assert!(kept.is_cancelled());
     });
+}
+
+/// Cancels generation `here` of three on this thread while generation
+/// `there` is cancelled on another: when this thread's `cancel` returns,
+/// the grandchild reads as cancelled.
+fn cancel_at_two_levels(here: usize, there: usize) {
+    let tokens = three_generations();
+    let other = tokens[there].clone();
+    alongside(
+        move || other.cancel(),
+        || {
+            tokens[here].cancel();
+            assert!(tokens[2].is_cancelled());
+        },
+    );
 }
 
 /// A cancel racing another cancel lower in the tree: when the root's
@@ -307,15 +326,7 @@ fn child_drop_vs_cancel() {
 /// two got to the middle first.
 #[test]
 fn cancel_vs_cancel_below() {
-    loom::model(|| {
-        let [root, child, grandchild] = three_generations();
-        let other = child.clone();
-        let canceller = thread::spawn(move || other.cancel());
-        root.cancel();
-        assert!(grandchild.is_cancelled());
-        canceller.join().unwrap();
-        drop(child);
-    });
+    loom::model(|| cancel_at_two_levels(0, 1));
 }
 
 /// A cancel of a token that a cancel from above has already reached returns
@@ -323,14 +334,7 @@ fn cancel_vs_cancel_below() {
 /// once, leaving them to the other cancel; from a review).
 #[test]
 fn cancel_below_a_cancel_in_progress() {
-    loom::model(|| {
-        let [root, child, grandchild] = three_generations();
-        let above = root.clone();
-        let canceller = thread::spawn(move || above.cancel());
-        child.cancel();
-        assert!(grandchild.is_cancelled());
-        canceller.join().unwrap();
-    });
+    loom::model(|| cancel_at_two_levels(1, 0));
 }
 
 /// A grandchild made while a cancel from above walks the tree, perhaps
@@ -341,10 +345,7 @@ fn child_made_below_a_cancel_in_progress() {
     loom::model(|| {
         let root = portasync::CancelToken::new();
         let child = root.child();
-        let canceller = thread::spawn(move || root.cancel());
-        let grandchild = child.child();
-        loom::future::block_on(grandchild.cancelled());
-        canceller.join().unwrap();
+        alongside(move || root.cancel(), || wait(&child.child()));
     });
 }
 
@@ -354,11 +355,10 @@ fn child_made_below_a_cancel_in_progress() {
 fn a_cancelled_token_has_its_subtree_cancelled() {
     loom::model(|| {
         let [root, child, grandchild] = three_generations();
-        let canceller = thread::spawn(move || root.cancel());
-        if child.is_cancelled() {
-            assert!(grandchild.is_cancelled());
-        }
-        canceller.join().unwrap();
+        alongside(
+            move || root.cancel(),
+            || assert!(!child.is_cancelled() || grandchild.is_cancelled()),
+        );
     });
 }
 
@@ -372,9 +372,7 @@ fn chain_drop_vs_chain_drop() {
         let upper = root.child();
         let lower = upper.child();
         let last = lower.child();
-        let dropper = thread::spawn(move || drop(upper));
-        drop(lower);
-        dropper.join().unwrap();
+        alongside(move || drop(upper), || drop(lower));
         root.cancel();
         assert!(last.is_cancelled());
     });
@@ -387,10 +385,8 @@ fn chain_drop_vs_cancel() {
     loom::model(|| {
         let [root, middle, last] = three_generations();
         let waiting = last.clone();
-        let waiter = thread::spawn(move || loom::future::block_on(waiting.cancelled()));
-        let dropper = thread::spawn(move || drop(middle));
-        root.cancel();
-        dropper.join().unwrap();
+        let waiter = thread::spawn(move || wait(&waiting));
+        alongside(move || drop(middle), || root.cancel());
         waiter.join().unwrap();
         assert!(last.is_cancelled());
     });
@@ -403,12 +399,11 @@ fn chain_drop_vs_cancel() {
 fn middle_drop_vs_cancel() {
     loom::model(|| {
         let [root, child, grandchild] = three_generations();
-        let waiter = thread::spawn(move || {
+        let waiter = move || {
             drop(child);
-            loom::future::block_on(grandchild.cancelled());
-        });
-        root.cancel();
-        waiter.join().unwrap();
+            wait(&grandchild);
+        };
+        alongside(waiter, || root.cancel());
     });
 }
 
